@@ -1,0 +1,2 @@
+//! wharf's certificates: storage backends behind the `Store` trait, cluster locks,
+//! ACME issuance and renewal, and the in-memory resolver the TLS listener reads.

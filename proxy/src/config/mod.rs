@@ -1,0 +1,10 @@
+//! Configuration: the static configuration (what to listen on, which providers to run)
+//! and the dynamic configuration (routers, services, middlewares) that providers produce.
+
+pub mod duration;
+pub mod dynamic;
+pub mod static_config;
+
+pub use duration::GoDuration;
+pub use dynamic::DynamicConfig;
+pub use static_config::StaticConfig;

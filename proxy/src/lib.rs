@@ -1,0 +1,8 @@
+//! wharf's proxy: entrypoints (listeners), TLS termination, routing rules, load
+//! balancing, middlewares, configuration providers and the admin API.
+//!
+//! Data flows one way: providers produce a [`config::DynamicConfig`], which is
+//! validated and compiled into one immutable route table, swapped atomically;
+//! the request path reads the current table without locks.
+
+pub mod config;
