@@ -6,3 +6,4 @@
 //! the request path reads the current table without locks.
 
 pub mod config;
+pub mod provider;
