@@ -1,0 +1,14 @@
+//! End-to-end tests: each test starts the real `wharf` binary with its own static and
+//! dynamic configuration on free ports, talks to it over loopback with real clients,
+//! and points it at real HTTP, WebSocket and HTTP/2 servers running in this process.
+
+mod admin;
+mod backends;
+mod balancing;
+mod client;
+mod dataplane;
+mod harness;
+mod reload;
+mod routing;
+mod selftest;
+mod shutdown;
