@@ -12,6 +12,7 @@ mod names;
 mod parser;
 mod query;
 mod template;
+mod v1;
 mod v2;
 mod v3;
 
@@ -178,7 +179,7 @@ impl Rule {
     /// Parses and compiles `src` written in the given dialect.
     pub fn parse(src: &str, syntax: RuleSyntax) -> Result<ParsedRule, RuleError> {
         match syntax {
-            RuleSyntax::V1 => Err(RuleError::new(1, "v1 rule syntax is not supported yet")),
+            RuleSyntax::V1 => v1::parse(src),
             RuleSyntax::V2 => Ok(ParsedRule {
                 rule: Rule {
                     expr: parser::parse(src, &v2::Builder)?,
@@ -204,6 +205,10 @@ impl Rule {
     /// None when the rule is not restricted to a finite set of exact hosts.
     pub fn exact_hosts(&self) -> Option<Vec<String>> {
         self.expr.exact_hosts()
+    }
+
+    pub(crate) fn from_expr(expr: Expr) -> Self {
+        Self { expr }
     }
 }
 
@@ -352,10 +357,11 @@ mod tests {
             hosts("HostRegexp(`{sub:[a-z]+}.a.com`)", RuleSyntax::V2),
             None
         );
+        assert_eq!(hosts("AddPrefix:/x", RuleSyntax::V1), None);
     }
 
     #[test]
-    fn exact_hosts_v2_lists() {
+    fn exact_hosts_v2_and_v1_lists() {
         assert_eq!(
             hosts("Host(`a.com`, `B.com`)", RuleSyntax::V2),
             v(&["a.com", "b.com"])
@@ -363,6 +369,10 @@ mod tests {
         assert_eq!(
             hosts("HostHeader(`a.com`) && Path(`/x`)", RuleSyntax::V2),
             v(&["a.com"])
+        );
+        assert_eq!(
+            hosts("Host: a.com , b.com ;Path:/x", RuleSyntax::V1),
+            v(&["a.com", "b.com"])
         );
     }
 
@@ -383,11 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn v1_is_refused_for_now() {
-        assert_eq!(err("Host:a.com", RuleSyntax::V1).position, 1);
-    }
-
-    #[test]
     fn v2_and_v3_never_carry_modifiers() {
         assert!(Rule::parse("PathPrefix(`/a`)", RuleSyntax::V3)
             .unwrap()
@@ -397,5 +402,11 @@ mod tests {
             .unwrap()
             .modifiers
             .is_empty());
+    }
+
+    #[test]
+    fn v1_modifier_only_rule_matches_everything() {
+        let r = req("any.host", "/whatever");
+        assert!(m("AddPrefix:/x", RuleSyntax::V1, &r));
     }
 }
