@@ -289,6 +289,17 @@ mod tests {
     }
 
     #[test]
+    fn double_quoted_go_strings_and_name_variants() {
+        let r = req("api.example.com", "/v1/x").header("X-Env", "a\"b");
+        assert!(m(r#"HostRegexp("^[a-z]+\\.example\\.com$")"#, V3, &r));
+        assert!(m(r#"PATHPREFIX("/v1") && Pathprefix("/v\x31")"#, V3, &r));
+        assert!(m(r#"header("X-Env", "a\"b") && METHOD(`GET`)"#, V3, &r));
+        assert!(err("pathPrefix(`/v1`)", V3)
+            .message
+            .contains("write `PathPrefix`"));
+    }
+
+    #[test]
     fn v2_only_names_rejected() {
         let e = err("Host(`a.com`) && Headers(`X`, `y`)", V3);
         assert_eq!(e.position, 18);
