@@ -1,6 +1,6 @@
 //! The file provider: Traefik's dynamic-configuration files, YAML (`.yml`, `.yaml`)
 //! or TOML (`.toml`), read from one file (`providers.file.filename`) or from a
-//! directory (`providers.file.directory`).
+//! directory (`providers.file.directory`), and reloaded when they change.
 //!
 //! - **Directory mode** reads every `.yml`/`.yaml`/`.toml` file in the directory and,
 //!   as Traefik does, in its subdirectories, in path order, and merges them into one
@@ -13,6 +13,12 @@
 //! - **Errors** (syntax, unknown field, wrong type) name the file, line and column.
 //!   Field names are Traefik's, in camelCase or lowercase. An empty file is an empty
 //!   configuration. YAML anchors and merge keys (`<<: *anchor`) are supported.
+//! - **Watching** (`watch`, on by default): the directory, or the parent directory of
+//!   the file, is watched, so editors' write-and-rename saves and Kubernetes or Docker
+//!   symlink swaps are seen. Bursts of events are debounced (about 100 ms) and a new
+//!   configuration is sent only when it differs from the last one. A file that does
+//!   not load is logged and the last good configuration stays in force. When the
+//!   watch cannot be set up, the files' modification times are polled every 2 s.
 //! - Relative paths are relative to the working directory at start-up.
 //!
 //! **Not supported:** Traefik's Go templating (`{{ ... }}` with Sprig functions) in
@@ -22,6 +28,7 @@
 mod decode;
 mod error;
 mod merge;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +36,7 @@ use crate::config::static_config::FileProvider;
 use crate::config::DynamicConfig;
 
 pub use error::{FileErrorKind, FileProviderError};
+pub use watch::run;
 
 use decode::Format;
 use merge::Merger;
@@ -100,6 +108,13 @@ impl Source {
                 Path::new(""),
                 "the file provider needs `filename` or `directory`",
             )),
+        }
+    }
+
+    /// The file or directory itself.
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            Self::File(p) | Self::Directory(p) => p,
         }
     }
 

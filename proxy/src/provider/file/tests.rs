@@ -38,6 +38,15 @@ impl TempDir {
         std::fs::write(&path, content).unwrap();
         path
     }
+
+    /// Writes `rel` the way editors do: a temporary file renamed over it.
+    fn write_atomic(&self, rel: &str, content: &str) -> PathBuf {
+        let path = self.path(rel);
+        let tmp = self.path(&format!(".{rel}.tmp"));
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    }
 }
 
 impl Drop for TempDir {
@@ -476,3 +485,5 @@ fn relative_paths_are_taken_from_the_working_directory() {
     .unwrap();
     assert_eq!(source, Source::Directory(cwd.join("conf.d")));
 }
+
+mod run;
