@@ -6,4 +6,5 @@
 //! the request path reads the current table without locks.
 
 pub mod config;
+pub mod lb;
 pub mod provider;
