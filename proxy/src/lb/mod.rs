@@ -1,5 +1,5 @@
-//! Load balancing for one service: smooth weighted round robin over its servers
-//! and passive ejection after connection failures.
+//! Load balancing for one service: smooth weighted round robin over its servers,
+//! Traefik's sticky cookie and passive ejection after connection failures.
 //!
 //! The route table owns one [`Balancer`] per service and calls [`Balancer::pick`] for
 //! every request; picking takes no lock and, in the common case, allocates nothing.
@@ -8,6 +8,7 @@
 
 mod balancer;
 mod server_health;
+mod sticky;
 mod wrr;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use balancer::{Balancer, Pick};
 pub use server_health::{
     HealthRegistry, ServerHealth, PASSIVE_EJECTION_BASE, PASSIVE_EJECTION_MAX,
 };
+pub use sticky::default_cookie_name;
 
 /// Why a load balancer or its health check could not be built from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
