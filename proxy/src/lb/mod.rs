@@ -1,21 +1,32 @@
 //! Load balancing for one service: smooth weighted round robin over its servers,
-//! Traefik's sticky cookie and passive ejection after connection failures.
+//! Traefik's sticky cookie, passive ejection after connection failures and
+//! Traefik-style active health checks.
 //!
 //! The route table owns one [`Balancer`] per service and calls [`Balancer::pick`] for
 //! every request; picking takes no lock and, in the common case, allocates nothing.
 //! Health state lives in [`ServerHealth`] values kept by a [`HealthRegistry`] across
 //! route-table rebuilds, so a reload does not forget that a server is down.
+//! [`spawn_health_check`] runs the active checks of one service until its
+//! [`HealthCheckHandle`] is dropped.
 
 mod balancer;
+mod check;
+mod health;
+mod probe;
 mod server_health;
 mod sticky;
 mod wrr;
+
+#[cfg(test)]
+mod test_server;
 
 use std::sync::Arc;
 
 use crate::config::dynamic::Server;
 
 pub use balancer::{Balancer, Pick};
+pub use health::{spawn_health_check, HealthCheckHandle};
+pub use probe::validate;
 pub use server_health::{
     HealthRegistry, ServerHealth, PASSIVE_EJECTION_BASE, PASSIVE_EJECTION_MAX,
 };
@@ -32,6 +43,30 @@ pub enum LbError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `healthCheck.mode` other than `http` (gRPC checks are not supported).
+    #[error("health check mode {0:?} is not supported (only \"http\" is)")]
+    UnsupportedMode(String),
+    /// A health check over a scheme other than `http` or `h2c` (HTTPS is not supported yet).
+    #[error("health check scheme {0:?} is not supported (only \"http\" and \"h2c\" are)")]
+    UnsupportedScheme(String),
+    /// `healthCheck.method` is not an HTTP method token.
+    #[error("invalid health check method {0:?}")]
+    InvalidMethod(String),
+    /// `healthCheck.path` is not a valid path and query.
+    #[error("invalid health check path {0:?}")]
+    InvalidPath(String),
+    /// `healthCheck.hostname` cannot be sent as a Host header.
+    #[error("invalid health check hostname {0:?}")]
+    InvalidHostname(String),
+    /// A `healthCheck.headers` entry with an invalid name or value.
+    #[error("invalid health check header {0:?}")]
+    InvalidHeader(String),
+    /// `healthCheck.status` is not an HTTP status code.
+    #[error("invalid health check status {0}")]
+    InvalidStatus(u16),
+    /// [`spawn_health_check`] was called outside a Tokio runtime.
+    #[error("health checks must be started from within a Tokio runtime")]
+    NoRuntime,
 }
 
 /// One server of a service, as the balancer sees it.

@@ -33,6 +33,8 @@ pub struct ServerHealth {
     ejected_until: AtomicU64,
     /// Consecutive connection failures that started an ejection.
     failures: AtomicU32,
+    /// Start of the last active check, in ticks; `0` when never checked.
+    last_check: AtomicU64,
 }
 
 impl Default for ServerHealth {
@@ -42,7 +44,7 @@ impl Default for ServerHealth {
 }
 
 impl ServerHealth {
-    /// A server that is healthy and not ejected.
+    /// A server that is healthy, not ejected and never checked.
     pub fn new() -> Self {
         // Fix the epoch no later than the first health state, so every instant the
         // state is compared with comes after it.
@@ -51,6 +53,7 @@ impl ServerHealth {
             healthy: AtomicBool::new(true),
             ejected_until: AtomicU64::new(0),
             failures: AtomicU32::new(0),
+            last_check: AtomicU64::new(0),
         }
     }
 
@@ -121,6 +124,19 @@ impl ServerHealth {
         {
             self.failures.store(0, Ordering::Release);
             self.ejected_until.store(0, Ordering::Release);
+        }
+    }
+
+    /// Records that an active check started at `at`.
+    pub(crate) fn mark_checked(&self, at: Instant) {
+        self.last_check.store(ticks(at), Ordering::Relaxed);
+    }
+
+    /// When the last active check started, if any.
+    pub(crate) fn last_checked(&self) -> Option<Instant> {
+        match self.last_check.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(epoch() + Duration::from_nanos(t)),
         }
     }
 }
@@ -284,6 +300,16 @@ mod tests {
             h.record_connect_failure(t0 + 12 * SEC),
             Some(PASSIVE_EJECTION_BASE)
         );
+    }
+
+    #[test]
+    fn last_check_round_trips() {
+        let h = ServerHealth::new();
+        assert_eq!(h.last_checked(), None);
+        let at = Instant::now();
+        h.mark_checked(at);
+        let back = h.last_checked().expect("checked");
+        assert!(back.max(at) - back.min(at) < Duration::from_micros(1));
     }
 
     #[test]
