@@ -8,3 +8,6 @@ pub mod static_config;
 pub use duration::GoDuration;
 pub use dynamic::DynamicConfig;
 pub use static_config::StaticConfig;
+pub mod tree;
+
+pub use tree::{Shape, Tree, TreeError};
