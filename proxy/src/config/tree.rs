@@ -27,6 +27,10 @@ use serde::de::{DeserializeOwned, Visitor};
 
 pub use shape::Shape;
 
+/// How alike (0 to 1, normalized Damerau-Levenshtein) a name must be to a known
+/// one for it to be suggested: `adress` → `address` (0.86), but not `port` → `core` (0.5).
+const MIN_SIMILARITY: f64 = 0.67;
+
 /// Largest list index accepted in a flat key (`domains[10000]` is refused).
 const MAX_INDEX: usize = 10_000;
 
@@ -137,7 +141,7 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
             let score = strsim::normalized_damerau_levenshtein(&name, &c.to_ascii_lowercase());
             (c, score)
         })
-        .filter(|(_, score)| *score >= 0.5)
+        .filter(|(_, score)| *score >= MIN_SIMILARITY)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(c, _)| c)
 }
@@ -259,11 +263,21 @@ impl Tree {
         }
     }
 
-    /// Merges `other` over `self`: maps merge key by key, and any other node of
-    /// `other` replaces the one in `self` (a list is replaced as a whole), except that
-    /// `true` or an empty value does not replace a map: it only says the section is on.
+    /// Merges `other` over `self`, so `other` wins per leaf: maps merge key by key,
+    /// lists element by element (holes in `other`'s list keep `self`'s element), and
+    /// any other node of `other` replaces the one in `self` (so `a,b,c` written as one
+    /// string replaces a whole list), except that `true` or an empty value does not
+    /// replace a map: it only says the section is on.
     pub fn merge(&mut self, other: Tree) {
         match (self, other) {
+            (Tree::List(base), Tree::List(over)) => {
+                for (i, value) in over.into_iter().enumerate() {
+                    match base.get_mut(i) {
+                        Some(existing) => existing.merge(value),
+                        None => base.push(value),
+                    }
+                }
+            }
             (Tree::Map(base), Tree::Map(over)) => {
                 for (key, value) in over {
                     match base.get_mut(&key) {
@@ -275,6 +289,7 @@ impl Tree {
                 }
             }
             (Tree::Map(_), over) if over.is_enable() => {}
+            (_, Tree::Null) => {}
             (base, over) => *base = over,
         }
     }

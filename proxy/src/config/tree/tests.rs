@@ -336,3 +336,31 @@ fn probes_aliases_and_recursion() {
     assert_eq!(shape.field("after"), &Shape::Scalar);
     assert!(matches!(shape.field("next"), Shape::Option(_)));
 }
+
+#[test]
+fn lists_merge_element_by_element_and_strings_replace_them() {
+    let mut base = Tree::from_json(&json!({
+        "domains": [{"main": "a.example", "sans": ["x.a.example"]}, {"main": "b.example"}],
+        "trustedIPs": ["10.0.0.1", "10.0.0.2"],
+    }));
+    base.merge(flat(&[
+        ("domains[0].main", "c.example"),
+        ("trustedIPs", "10.9.9.9"),
+    ]));
+    assert_eq!(
+        base,
+        Tree::from_json(&json!({
+            "domains": [{"main": "c.example", "sans": ["x.a.example"]}, {"main": "b.example"}],
+            "trustedIPs": "10.9.9.9",
+        }))
+    );
+    // A hole in the later list keeps the earlier element.
+    base.merge(flat(&[("domains[1].sans", "y.b.example")]));
+    assert_eq!(
+        base.get(&["domains"]).unwrap(),
+        &Tree::from_json(&json!([
+            {"main": "c.example", "sans": ["x.a.example"]},
+            {"main": "b.example", "sans": "y.b.example"},
+        ]))
+    );
+}
