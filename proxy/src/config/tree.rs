@@ -294,12 +294,16 @@ impl Tree {
         }
     }
 
-    /// Whether this node is a bare "on" switch: `true` (bool or string) or empty.
+    /// Whether this node is a bare "on" switch: `true` (bool or string), or empty
+    /// (`api:` in YAML, `--api=` or `WHARF_API=`).
     pub fn is_enable(&self) -> bool {
         match self {
             Tree::Null => true,
             Tree::Bool(b) => *b,
-            Tree::String(s) => s.trim().eq_ignore_ascii_case("true"),
+            Tree::String(s) => {
+                let s = s.trim();
+                s.is_empty() || s.eq_ignore_ascii_case("true")
+            }
             _ => false,
         }
     }

@@ -179,3 +179,53 @@ fn parses_traefik_addresses() {
         );
     }
 }
+
+#[test]
+fn loads_a_typical_compose_command_line() {
+    let loaded = Loader::new()
+        .working_dir("/nonexistent/wharf-test")
+        .args(strings(&[
+            "--api.insecure=true",
+            "--providers.docker=true",
+            "--providers.docker.exposedbydefault=false",
+            "--entrypoints.web.address=:80",
+            "--entrypoints.websecure.address=:443",
+            "--entrypoints.web.http.redirections.entrypoint.to=websecure",
+            "--entrypoints.web.http.redirections.entrypoint.scheme=https",
+            "--entrypoints.websecure.http.tls.certresolver=myresolver",
+            "--certificatesresolvers.myresolver.acme.httpchallenge=true",
+            "--certificatesresolvers.myresolver.acme.httpchallenge.entrypoint=web",
+            "--certificatesresolvers.myresolver.acme.email=user@example.com",
+            "--certificatesresolvers.myresolver.acme.storage=/letsencrypt/acme.json",
+            "--log.level=DEBUG",
+            "--accesslog=true",
+        ]))
+        .load()
+        .unwrap();
+    let c = &loaded.config;
+    assert!(c.api.as_ref().unwrap().insecure);
+    assert_eq!(
+        c.providers.docker,
+        Some(json!({"exposedbydefault": "false"}))
+    );
+    let redirect = c.entry_points["web"].http.redirections.as_ref().unwrap();
+    let to = redirect.entry_point.as_ref().unwrap();
+    assert_eq!(
+        (to.to.as_str(), to.scheme.as_str(), to.permanent),
+        ("websecure", "https", true)
+    );
+    let tls = c.entry_points["websecure"].http.tls.as_ref().unwrap();
+    assert_eq!(tls.cert_resolver.as_deref(), Some("myresolver"));
+    assert_eq!(
+        c.certificates_resolvers["myresolver"].acme,
+        Some(json!({
+            "httpchallenge": {"entrypoint": "web"},
+            "email": "user@example.com",
+            "storage": "/letsencrypt/acme.json",
+        }))
+    );
+    assert_eq!(c.log.level, "DEBUG");
+    assert!(c.access_log.is_some());
+    assert_eq!(loaded.config_file, None);
+    assert_eq!(loaded.addresses.len(), 3);
+}

@@ -97,6 +97,13 @@ fn bare_true_enables_a_section_and_false_disables_it() {
     assert_eq!(config.providers.docker, Some(json!({})));
     assert_eq!(config.providers.swarm, None);
 
+    // So does an empty value, from a flag or an environment variable.
+    let config: StaticConfig = flat(&[("api", ""), ("entrypoints.web", " ")])
+        .deserialize_into()
+        .unwrap();
+    assert!(config.api.is_some());
+    assert!(config.entry_points.contains_key("web"));
+
     // A YAML key without a value also turns a section on.
     let config: StaticConfig = Tree::from_json(&json!({"api": null, "ping": {}}))
         .deserialize_into()
