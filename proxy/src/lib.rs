@@ -6,5 +6,6 @@
 //! the request path reads the current table without locks.
 
 pub mod config;
+pub mod lb;
 pub mod provider;
 pub mod rules;

@@ -67,11 +67,10 @@ impl GoDuration {
 
 impl fmt::Display for GoDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
-            write!(f, "{}s", ms / 1000)
+        if self.0.subsec_millis() == 0 {
+            write!(f, "{}s", self.0.as_secs())
         } else {
-            write!(f, "{ms}ms")
+            write!(f, "{}ms", self.0.as_millis())
         }
     }
 }
@@ -110,6 +109,7 @@ impl<'de> Deserialize<'de> for GoDuration {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -35,7 +35,7 @@ pub struct HttpConfig {
     /// Middlewares by name.
     pub middlewares: BTreeMap<String, Middleware>,
     /// Servers transports by name (accepted for compatibility).
-    #[serde(alias = "serverstransports")]
+    #[serde(alias = "serversTransports", alias = "serverstransports")]
     pub servers_transports: BTreeMap<String, serde_json::Value>,
 }
 

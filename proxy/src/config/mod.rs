@@ -3,8 +3,12 @@
 
 pub mod duration;
 pub mod dynamic;
+pub mod load;
 pub mod static_config;
+pub mod tree;
 
 pub use duration::GoDuration;
 pub use dynamic::DynamicConfig;
+pub use load::{load, parse_address, ConfigError, Loaded, Loader, Origin};
 pub use static_config::StaticConfig;
+pub use tree::{Shape, Tree, TreeError};

@@ -13,7 +13,16 @@ use super::dynamic::{Domain, RuleSyntax};
 /// Name of the entrypoint that serves the API, dashboard, ping and metrics.
 pub const ADMIN_ENTRYPOINT: &str = "traefik";
 
+/// Address of the admin entrypoint when the configuration does not give one
+/// (loopback only, unlike Traefik's `:8080`).
+pub const DEFAULT_ADMIN_ADDRESS: &str = "127.0.0.1:8080";
+
 /// The whole static configuration.
+///
+/// Serde's defaults here are per field. wharf's defaults for what the user left out
+/// altogether (the `web`, `websecure` and admin entrypoints; `api`, `ping` and
+/// `metrics.prometheus` turned on) are applied when loading: see
+/// [`Loaded`](super::load::Loaded).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct StaticConfig {
@@ -83,6 +92,16 @@ pub struct EntryPoint {
     pub http3: Option<serde_json::Value>,
     /// UDP settings (accepted for compatibility).
     pub udp: Option<serde_json::Value>,
+}
+
+impl EntryPoint {
+    /// An entrypoint listening on `address`, with default settings otherwise.
+    pub fn with_address(address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            ..Self::default()
+        }
+    }
 }
 
 /// `entryPoints.<name>.http`.

@@ -4,6 +4,8 @@
 
 use crate::config::DynamicConfig;
 
+pub mod file;
+
 /// One provider's complete, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderUpdate {
