@@ -5,7 +5,15 @@
 //! validated and compiled into one immutable route table, swapped atomically;
 //! the request path reads the current table without locks.
 
+pub mod admin;
+pub mod body;
 pub mod config;
+pub mod error;
+pub mod forward;
 pub mod lb;
+pub mod middleware;
 pub mod provider;
+pub mod router;
 pub mod rules;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,129 @@
+//! The in-memory certificate resolver the TLS listener reads on every handshake:
+//! an atomically swapped snapshot of certificates by exact name and `*.` wildcard,
+//! with a generated default certificate for unknown names. No lock is taken on the
+//! handshake path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+/// Why a certificate could not be prepared for serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    /// Generating the default certificate failed.
+    #[error("cannot generate the default certificate")]
+    Generate(#[source] rcgen::Error),
+    /// The private key is not usable by the TLS provider.
+    #[error("unusable private key")]
+    Key(#[source] rustls::Error),
+}
+
+/// Certificates by the names they serve.
+#[derive(Debug, Default)]
+struct Snapshot {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// Keyed by the parent domain: `*.example.com` is stored under `example.com`.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+}
+
+/// Chooses the certificate for a handshake from the current snapshot.
+#[derive(Debug)]
+pub struct CertResolver {
+    snapshot: ArcSwap<Snapshot>,
+    default: Arc<CertifiedKey>,
+}
+
+impl CertResolver {
+    /// A resolver with no certificates and a freshly generated default certificate.
+    pub fn new(provider: &CryptoProvider) -> Result<Self, ResolverError> {
+        Ok(Self {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            default: Arc::new(self_signed(provider, &["WHARF DEFAULT CERT"])?),
+        })
+    }
+
+    /// Replaces every certificate at once; each entry lists the names it serves
+    /// (`*.example.com` for a wildcard).
+    pub fn replace(&self, entries: Vec<(Vec<String>, Arc<CertifiedKey>)>) {
+        let mut snap = Snapshot::default();
+        for (names, key) in entries {
+            for name in names {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                match name.strip_prefix("*.") {
+                    Some(parent) => snap.wildcard.insert(parent.to_string(), key.clone()),
+                    None => snap.exact.insert(name, key.clone()),
+                };
+            }
+        }
+        self.snapshot.store(Arc::new(snap));
+    }
+
+    /// The certificate served for `server_name` (the default one when none matches).
+    pub fn lookup(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {
+        let snap = self.snapshot.load();
+        let Some(name) = server_name else {
+            return self.default.clone();
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(k) = snap.exact.get(&name) {
+            return k.clone();
+        }
+        if let Some((_, parent)) = name.split_once('.') {
+            if let Some(k) = snap.wildcard.get(parent) {
+                return k.clone();
+            }
+        }
+        self.default.clone()
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.lookup(hello.server_name()))
+    }
+}
+
+/// A self-signed certificate for `names`, usable by `provider`.
+pub fn self_signed(
+    provider: &CryptoProvider,
+    names: &[&str],
+) -> Result<CertifiedKey, ResolverError> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = rcgen::generate_simple_self_signed(names).map_err(ResolverError::Generate)?;
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    let key = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(ResolverError::Key)?;
+    Ok(CertifiedKey::new(
+        vec![CertificateDer::from(cert.cert.der().to_vec())],
+        key,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_then_wildcard_then_default() {
+        let p = rustls::crypto::ring::default_provider();
+        let r = CertResolver::new(&p).unwrap();
+        let a = Arc::new(self_signed(&p, &["a.test"]).unwrap());
+        let w = Arc::new(self_signed(&p, &["*.w.test"]).unwrap());
+        r.replace(vec![
+            (vec!["A.test.".into()], a.clone()),
+            (vec!["*.w.test".into()], w.clone()),
+        ]);
+        assert!(Arc::ptr_eq(&r.lookup(Some("a.test")), &a));
+        assert!(Arc::ptr_eq(&r.lookup(Some("x.w.test")), &w));
+        assert!(!Arc::ptr_eq(&r.lookup(Some("y.x.w.test")), &w));
+        assert!(!Arc::ptr_eq(&r.lookup(Some("other.test")), &a));
+        assert!(!Arc::ptr_eq(&r.lookup(None), &a));
+    }
+}

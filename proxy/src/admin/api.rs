@@ -1,0 +1,177 @@
+//! The JSON API, shaped like Traefik's so existing tooling keeps working.
+
+use http::{header, HeaderValue, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::body::{self, Body};
+use crate::router::info::Status;
+use crate::server::State;
+
+/// Routes an `/api...` path (already stripped of `/api`).
+pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> {
+    let table = state.table.load_full();
+    let info = &table.info;
+    let segments: Vec<&str> = rest.trim_start_matches('/').splitn(3, '/').collect();
+    match segments.as_slice() {
+        ["version"] => json_response(json!({
+            "Version": env!("CARGO_PKG_VERSION"),
+            "Codename": "wharf",
+            "startDate": state.admin.start_date,
+        })),
+        ["overview"] => {
+            let count = |statuses: Vec<Status>| {
+                json!({
+                    "total": statuses.len(),
+                    "warnings": statuses.iter().filter(|s| **s == Status::Warning).count(),
+                    "errors": statuses.iter().filter(|s| **s == Status::Disabled).count(),
+                })
+            };
+            json_response(json!({
+                "http": {
+                    "routers": count(info.routers.values().map(|r| r.status).collect()),
+                    "services": count(info.services.values().map(|s| s.status).collect()),
+                    "middlewares": count(info.middlewares.values().map(|m| m.status).collect()),
+                },
+                "tcp": {"routers": count(vec![]), "services": count(vec![]), "middlewares": count(vec![])},
+                "udp": {"routers": count(vec![]), "services": count(vec![])},
+                "features": {"tracing": "", "metrics": "", "accessLog": false},
+                "providers": state.admin.providers,
+            }))
+        }
+        ["entrypoints"] => list(state.admin.entrypoints.clone(), query),
+        ["entrypoints", name] => one(state
+            .admin
+            .entrypoints
+            .iter()
+            .find(|e| e["name"] == *name)
+            .cloned()),
+        ["rawdata"] => json_response(json!({
+            "routers": info.routers.iter().map(|(n, r)| (n.clone(), r.to_json(n))).collect::<serde_json::Map<_, _>>(),
+            "services": info.services.iter().map(|(n, s)| (n.clone(), s.to_json(n))).collect::<serde_json::Map<_, _>>(),
+            "middlewares": info.middlewares.iter().map(|(n, m)| (n.clone(), m.to_json(n))).collect::<serde_json::Map<_, _>>(),
+        })),
+        ["http", "routers"] => list(
+            info.routers.iter().map(|(n, r)| r.to_json(n)).collect(),
+            query,
+        ),
+        ["http", "routers", name] => one(info.routers.get(*name).map(|r| r.to_json(name))),
+        ["http", "services"] => list(
+            info.services.iter().map(|(n, s)| s.to_json(n)).collect(),
+            query,
+        ),
+        ["http", "services", name] => one(info.services.get(*name).map(|s| s.to_json(name))),
+        ["http", "middlewares"] => list(
+            info.middlewares.iter().map(|(n, m)| m.to_json(n)).collect(),
+            query,
+        ),
+        ["http", "middlewares", name] => one(info.middlewares.get(*name).map(|m| m.to_json(name))),
+        ["tcp", "routers" | "services" | "middlewares"] | ["udp", "routers" | "services"] => {
+            list(Vec::new(), query)
+        }
+        _ => not_found(),
+    }
+}
+
+/// Traefik's list parameters: `search`, `status`, `serviceName`, `page`, `per_page`.
+#[derive(Debug, Default, PartialEq)]
+struct ListQuery {
+    search: Option<String>,
+    status: Option<String>,
+    service: Option<String>,
+    page: usize,
+    per_page: usize,
+}
+
+fn parse_query(query: Option<&str>) -> ListQuery {
+    let mut q = ListQuery {
+        page: 1,
+        per_page: 100,
+        ..Default::default()
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = v.replace('+', " ");
+        match k {
+            "search" => q.search = Some(v.to_lowercase()),
+            "status" => q.status = Some(v),
+            "serviceName" => q.service = Some(v),
+            "page" => q.page = v.parse().unwrap_or(1).max(1),
+            "per_page" => q.per_page = v.parse().unwrap_or(100).max(1),
+            _ => {}
+        }
+    }
+    q
+}
+
+fn list(items: Vec<Value>, query: Option<&str>) -> Response<Body> {
+    let q = parse_query(query);
+    let filtered: Vec<Value> = items
+        .into_iter()
+        .filter(|v| q.status.as_ref().is_none_or(|s| v["status"] == s.as_str()))
+        .filter(|v| {
+            q.service
+                .as_ref()
+                .is_none_or(|s| v["service"] == s.as_str())
+        })
+        .filter(|v| {
+            q.search
+                .as_ref()
+                .is_none_or(|s| v.to_string().to_lowercase().contains(s.as_str()))
+        })
+        .collect();
+    let start = (q.page - 1).saturating_mul(q.per_page);
+    let page: Vec<Value> = filtered
+        .iter()
+        .skip(start)
+        .take(q.per_page)
+        .cloned()
+        .collect();
+    let next = if start + q.per_page < filtered.len() {
+        q.page + 1
+    } else {
+        1
+    };
+    let mut resp = json_response(Value::Array(page));
+    resp.headers_mut()
+        .insert("x-next-page", HeaderValue::from(next));
+    resp
+}
+
+fn one(v: Option<Value>) -> Response<Body> {
+    match v {
+        Some(v) => json_response(v),
+        None => not_found(),
+    }
+}
+
+fn not_found() -> Response<Body> {
+    let mut resp = json_response(json!({"message": "not found"}));
+    *resp.status_mut() = StatusCode::NOT_FOUND;
+    resp
+}
+
+fn json_response(v: Value) -> Response<Body> {
+    let mut resp = Response::new(body::full(v.to_string()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_query_parses_traefik_parameters() {
+        let q = parse_query(Some(
+            "search=Foo&status=enabled&page=2&per_page=5&serviceName=s@file",
+        ));
+        assert_eq!(q.search.as_deref(), Some("foo"));
+        assert_eq!(q.status.as_deref(), Some("enabled"));
+        assert_eq!(q.service.as_deref(), Some("s@file"));
+        assert_eq!((q.page, q.per_page), (2, 5));
+        assert_eq!(parse_query(None).per_page, 100);
+    }
+}

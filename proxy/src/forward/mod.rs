@@ -1,0 +1,255 @@
+//! Forwarding a request to one server of a load-balanced service: choosing the
+//! server, rewriting the request for the upstream, retrying a failed connection on
+//! another server, timing out, and passing protocol upgrades through.
+
+pub mod client;
+pub mod headers;
+pub mod reclaim;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::uri::{PathAndQuery, Scheme};
+use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
+use hyper_util::rt::TokioIo;
+use tracing::{debug, warn};
+
+use crate::body::{self, Body};
+use crate::error::ProxyError;
+use crate::lb::Balancer;
+use client::Clients;
+use reclaim::BodySlot;
+
+/// The leaf of a router's handler chain: forwards to one server of a service.
+#[derive(Clone)]
+pub struct LbService {
+    inner: Arc<LbInner>,
+}
+
+struct LbInner {
+    service: String,
+    balancer: Balancer,
+    pass_host_header: bool,
+    clients: Clients,
+}
+
+impl LbService {
+    /// A forwarding service over `balancer`'s servers.
+    pub fn new(
+        service: String,
+        balancer: Balancer,
+        pass_host_header: bool,
+        clients: Clients,
+    ) -> Self {
+        Self {
+            inner: Arc::new(LbInner {
+                service,
+                balancer,
+                pass_host_header,
+                clients,
+            }),
+        }
+    }
+
+    /// The balancer (for the admin API's server status).
+    pub fn balancer(&self) -> &Balancer {
+        &self.inner.balancer
+    }
+}
+
+impl tower::Service<Request<Body>> for LbService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            Ok(inner.forward(req).await.unwrap_or_else(|e| {
+                debug!(service = %inner.service, error = %e, "upstream error");
+                e.into_response()
+            }))
+        })
+    }
+}
+
+impl LbInner {
+    async fn forward(&self, mut req: Request<Body>) -> Result<Response<Body>, ProxyError> {
+        let upgrade = headers::upgrade_requested(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (parts, body) = req.into_parts();
+        let end_stream = body.is_end_stream();
+        let hint = body.size_hint();
+        let slot = BodySlot::new(body);
+        let mut tried: Vec<usize> = Vec::new();
+        let mut last_error = None;
+        loop {
+            let Some(pick) = self.balancer.pick(&parts.headers, &tried) else {
+                return Err(last_error.unwrap_or(ProxyError::NoServer));
+            };
+            let index = pick.index;
+            let target = &pick.upstream.url;
+            let set_cookie = pick.set_cookie.clone();
+            let h2c = target.scheme_str() == Some("h2c");
+            let uri = upstream_uri(target, parts.uri.path_and_query())?;
+            let mut out = Request::builder()
+                .method(parts.method.clone())
+                .uri(uri)
+                .version(if h2c {
+                    Version::HTTP_2
+                } else {
+                    Version::HTTP_11
+                })
+                .body(slot.attempt(end_stream, hint))
+                .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+            *out.headers_mut() = parts.headers.clone();
+            if h2c {
+                out.headers_mut().remove(header::HOST);
+            } else if !self.pass_host_header {
+                if let Some(Ok(v)) = target
+                    .authority()
+                    .map(|a| HeaderValue::from_str(a.as_str()))
+                {
+                    out.headers_mut().insert(header::HOST, v);
+                }
+            }
+            let client = if h2c {
+                &self.clients.h2c
+            } else {
+                &self.clients.http1
+            };
+            let timeout = self.clients.settings.response_header_timeout;
+            let sent = client.request(out);
+            let result = if timeout.is_zero() {
+                sent.await
+            } else {
+                match tokio::time::timeout(timeout, sent).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(ProxyError::Timeout {
+                            upstream: target.to_string(),
+                            timeout,
+                        })
+                    }
+                }
+            };
+            match result {
+                Ok(resp) => {
+                    self.balancer.report_success(index);
+                    let mut resp = self.response(resp, client_upgrade, set_cookie);
+                    *resp.version_mut() = parts.version;
+                    return Ok(resp);
+                }
+                Err(e) if e.is_connect() && slot.is_unread() => {
+                    warn!(service = %self.service, upstream = %target, error = %e, "connect failed, trying another server");
+                    self.balancer.report_connect_failure(index);
+                    tried.push(index);
+                    last_error = Some(ProxyError::Connect {
+                        upstream: target.to_string(),
+                        source: e,
+                    });
+                }
+                Err(e) if e.is_connect() => {
+                    self.balancer.report_connect_failure(index);
+                    return Err(ProxyError::Connect {
+                        upstream: target.to_string(),
+                        source: e,
+                    });
+                }
+                Err(e) => {
+                    return Err(ProxyError::Upstream {
+                        upstream: target.to_string(),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    fn response(
+        &self,
+        mut resp: Response<hyper::body::Incoming>,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        set_cookie: Option<HeaderValue>,
+    ) -> Response<Body> {
+        let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switching {
+            if let Some(client_upgrade) = client_upgrade {
+                let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                let service = self.service.clone();
+                tokio::spawn(async move {
+                    match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                        Ok((client, upstream)) => {
+                            let mut client = TokioIo::new(client);
+                            let mut upstream = TokioIo::new(upstream);
+                            if let Err(e) =
+                                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                            {
+                                debug!(%service, error = %e, "upgraded connection ended");
+                            }
+                        }
+                        Err(e) => debug!(%service, error = %e, "upgrade failed"),
+                    }
+                });
+            }
+        }
+        headers::remove_hop_by_hop(resp.headers_mut(), switching);
+        if let Some(cookie) = set_cookie {
+            resp.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        resp.map(body::boxed)
+    }
+}
+
+/// The upstream URI: the server's scheme and authority with the request's path and query.
+fn upstream_uri(target: &Uri, path: Option<&PathAndQuery>) -> Result<Uri, ProxyError> {
+    let authority = target
+        .authority()
+        .cloned()
+        .ok_or_else(|| ProxyError::Config(format!("server URL {target} has no host")))?;
+    let base_path = target.path().trim_end_matches('/');
+    let req_path = path.map(PathAndQuery::as_str).unwrap_or("/");
+    let path_and_query = if base_path.is_empty() {
+        req_path.to_string()
+    } else {
+        format!("{base_path}{req_path}")
+    };
+    Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority)
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| ProxyError::BadRequest(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_uri_joins_server_and_request() {
+        let t: Uri = "http://10.0.0.1:8080".parse().unwrap();
+        let p: PathAndQuery = "/a/b?x=1".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&t, Some(&p)).unwrap().to_string(),
+            "http://10.0.0.1:8080/a/b?x=1"
+        );
+        let t: Uri = "h2c://svc:50051/base/".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&t, Some(&p)).unwrap().to_string(),
+            "http://svc:50051/base/a/b?x=1"
+        );
+        assert_eq!(
+            upstream_uri(&t, None).unwrap().to_string(),
+            "http://svc:50051/base/"
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! Assembling and running the proxy from a static configuration: entrypoints,
+//! providers, the aggregator that compiles their output into route tables, and the
+//! shutdown sequence.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+
+use crate::config::static_config::{StaticConfig, ADMIN_ENTRYPOINT};
+use crate::config::{load::parse_address, DynamicConfig};
+use crate::forward::client::{ClientSettings, Clients};
+use crate::forward::headers::TrustedPeers;
+use crate::lb::HealthRegistry;
+use crate::middleware::HttpService;
+use crate::provider::{file, ProviderUpdate};
+use crate::router::{compile, CompileEnv, EntryPointSpec, RouteTable};
+use crate::server::redirect::Redirect;
+use crate::server::{self, AdminInfo, EntryPointRuntime, State};
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An entrypoint's configuration is invalid.
+    #[error("entrypoint {entrypoint:?}: {message}")]
+    EntryPoint {
+        /// Entrypoint name.
+        entrypoint: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Binding a listener failed.
+    #[error(transparent)]
+    Bind(#[from] server::ServerError),
+    /// TLS could not be set up.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// Compiles provider output into route tables.
+struct Assembler {
+    entrypoints: Vec<EntryPointSpec>,
+    default_syntax: crate::config::dynamic::RuleSyntax,
+    clients: Clients,
+    health: HealthRegistry,
+    internal: HashMap<String, HttpService>,
+}
+
+impl Assembler {
+    fn compile(&self, configs: &BTreeMap<&'static str, DynamicConfig>) -> RouteTable {
+        let env = CompileEnv {
+            entrypoints: &self.entrypoints,
+            default_syntax: self.default_syntax,
+            clients: &self.clients,
+            health: &self.health,
+            internal: &self.internal,
+        };
+        compile(configs, &env)
+    }
+}
+
+/// Runs wharf until `shutdown` completes, then drains connections and returns.
+pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let ft = &cfg.servers_transport.forwarding_timeouts;
+    let clients = Clients::new(ClientSettings {
+        connect_timeout: ft.dial_timeout.0,
+        idle_timeout: ft.idle_conn_timeout.0,
+        max_idle_per_host: cfg.servers_transport.max_idle_conns_per_host.unwrap_or(200),
+        response_header_timeout: ft.response_header_timeout.0,
+    });
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = Arc::new(
+        wharf_certstore::CertResolver::new(&provider).map_err(|e| RunError::Tls(e.to_string()))?,
+    );
+    let mut tls_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RunError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(tls_config));
+
+    let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
+    let mut runtimes = Vec::new();
+    let mut specs = Vec::new();
+    let mut ep_views = Vec::new();
+    for (name, ep) in &cfg.entry_points {
+        let ep_err = |message: String| RunError::EntryPoint {
+            entrypoint: name.clone(),
+            message,
+        };
+        let address = parse_address(&ep.address).map_err(|e| ep_err(e.to_string()))?;
+        let trusted = TrustedPeers::new(
+            ep.forwarded_headers.insecure,
+            &ep.forwarded_headers.trusted_ips,
+        )
+        .map_err(|e| ep_err(format!("forwardedHeaders.trustedIPs: {e}")))?;
+        let admin = name == ADMIN_ENTRYPOINT;
+        let listener = server::bind(name, address)?;
+        info!(entrypoint = %name, address = %address, "listening");
+        let timeouts = &ep.transport.responding_timeouts;
+        let redirect = match ep
+            .http
+            .redirections
+            .as_ref()
+            .and_then(|r| r.entry_point.as_ref())
+        {
+            Some(r) => Some(
+                redirect_target(&cfg, r)
+                    .map_err(|m| ep_err(format!("http.redirections.entryPoint: {m}")))?,
+            ),
+            None => None,
+        };
+        runtimes.push((
+            EntryPointRuntime {
+                name: name.as_str().into(),
+                listener,
+                tls: (!admin).then(|| acceptor.clone()),
+                trusted,
+                read_timeout: timeouts.read_timeout.0,
+                idle_timeout: timeouts.idle_timeout.0,
+                ping: ping_ep.as_deref() == Some(name.as_str()) && !admin,
+                admin,
+                redirect,
+            },
+            ep.transport.life_cycle.clone(),
+        ));
+        specs.push(EntryPointSpec {
+            name: name.clone(),
+            tls: ep.http.tls.is_some(),
+            middlewares: ep.http.middlewares.clone(),
+            as_default: ep.as_default,
+            admin,
+        });
+        let mut view = serde_json::to_value(ep).unwrap_or_default();
+        if let Some(o) = view.as_object_mut() {
+            o.insert("name".into(), name.clone().into());
+        }
+        ep_views.push(view);
+    }
+
+    let mut providers = Vec::new();
+    if cfg.providers.file.is_some() {
+        providers.push("File".to_string());
+    }
+    let state = Arc::new(State {
+        table: ArcSwap::from_pointee(RouteTable::default()),
+        terminating: Default::default(),
+        terminating_status: cfg
+            .ping
+            .as_ref()
+            .map(|p| p.terminating_status_code)
+            .unwrap_or(503),
+        admin: AdminInfo {
+            start_date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            providers,
+            entrypoints: ep_views,
+        },
+    });
+    let assembler = Assembler {
+        entrypoints: specs,
+        default_syntax: cfg.core.default_rule_syntax,
+        clients,
+        health: HealthRegistry::new(),
+        internal: internal_services(Arc::downgrade(&state)),
+    };
+
+    // Providers: an initial synchronous load, so wharf starts with its routes.
+    let mut configs = BTreeMap::new();
+    let (tx, rx) = mpsc::channel::<ProviderUpdate>(16);
+    if let Some(fp) = cfg.providers.file.clone() {
+        let initial = match file::load(&fp) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                error!(error = %e, "file provider: invalid configuration, starting without it");
+                None
+            }
+        };
+        if let Some(c) = &initial {
+            configs.insert("file", c.clone());
+        }
+        tokio::spawn(file::run(fp, initial, tx.clone()));
+    }
+    drop(tx);
+    state.table.store(Arc::new(assembler.compile(&configs)));
+    let throttle = cfg
+        .providers
+        .providers_throttle_duration
+        .map(|d| d.0)
+        .unwrap_or(Duration::from_millis(100));
+    tokio::spawn(aggregate(rx, configs, assembler, state.clone(), throttle));
+
+    // Entrypoints.
+    let stop_traffic = CancellationToken::new();
+    let stop_admin = CancellationToken::new();
+    let drain = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let admin_tracker = TaskTracker::new();
+    let accept_grace = runtimes
+        .iter()
+        .map(|(_, l)| l.request_accept_grace_timeout.0)
+        .max()
+        .unwrap_or_default();
+    let grace = runtimes
+        .iter()
+        .map(|(_, l)| l.grace_time_out.0)
+        .max()
+        .unwrap_or(Duration::from_secs(10));
+    let mut loops = Vec::new();
+    for (rt, _) in runtimes {
+        let (stop, tr) = if rt.admin {
+            (stop_admin.clone(), admin_tracker.clone())
+        } else {
+            (stop_traffic.clone(), tracker.clone())
+        };
+        let conn_drain = if rt.admin {
+            stop_admin.clone()
+        } else {
+            drain.clone()
+        };
+        loops.push(tokio::spawn(server::serve(
+            rt,
+            state.clone(),
+            stop,
+            conn_drain,
+            tr,
+        )));
+    }
+
+    shutdown.await;
+    info!(accept_grace = ?accept_grace, grace = ?grace, "shutting down");
+    state.terminating.store(true, Ordering::SeqCst);
+    tokio::time::sleep(accept_grace).await;
+    stop_traffic.cancel();
+    drain.cancel();
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        info!(
+            remaining = tracker.len(),
+            "grace period over, closing remaining connections"
+        );
+    }
+    stop_admin.cancel();
+    admin_tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin_tracker.wait()).await;
+    for l in loops {
+        l.abort();
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// The redirect an entrypoint's `http.redirections.entryPoint` asks for: `to` names
+/// an entrypoint (its port is used) or is a port number.
+fn redirect_target(
+    cfg: &StaticConfig,
+    r: &crate::config::static_config::RedirectEntryPoint,
+) -> Result<Redirect, String> {
+    let port = match cfg.entry_points.get(&r.to) {
+        Some(target) => parse_address(&target.address)
+            .map_err(|e| e.to_string())?
+            .port(),
+        None => {
+            r.to.trim_start_matches(':')
+                .parse::<u16>()
+                .map_err(|_| format!("{:?} is neither an entrypoint nor a port", r.to))?
+        }
+    };
+    Ok(Redirect {
+        scheme: r.scheme.clone(),
+        port,
+        permanent: r.permanent,
+    })
+}
+
+/// Keeps the latest configuration of every provider and swaps in a new route table
+/// when they change, coalescing bursts within `throttle`.
+async fn aggregate(
+    mut rx: mpsc::Receiver<ProviderUpdate>,
+    mut configs: BTreeMap<&'static str, DynamicConfig>,
+    assembler: Assembler,
+    state: Arc<State>,
+    throttle: Duration,
+) {
+    let mut applied = configs.clone();
+    while let Some(update) = rx.recv().await {
+        configs.insert(update.provider, update.config);
+        let deadline = tokio::time::sleep(throttle);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                more = rx.recv() => match more {
+                    Some(u) => { configs.insert(u.provider, u.config); }
+                    None => break,
+                },
+            }
+        }
+        if configs == applied {
+            continue;
+        }
+        let table = assembler.compile(&configs);
+        let routers = table.info.routers.len();
+        state.table.store(Arc::new(table));
+        applied = configs.clone();
+        info!(routers, "configuration applied");
+    }
+}
+
+/// wharf's own services that routers may target: `api@internal`, `ping@internal`.
+fn internal_services(state: Weak<State>) -> HashMap<String, HttpService> {
+    let mut map = HashMap::new();
+    for name in ["api@internal", "ping@internal", "dashboard@internal"] {
+        let state = state.clone();
+        let svc = tower::service_fn(move |req: http::Request<crate::body::Body>| {
+            let state = state.upgrade();
+            async move {
+                Ok::<_, std::convert::Infallible>(match state {
+                    Some(s) => crate::admin::handle(req, &s).await,
+                    None => crate::error::ProxyError::NoServer.into_response(),
+                })
+            }
+        });
+        map.insert(name.to_string(), HttpService::new(svc));
+    }
+    map
+}

@@ -1,0 +1,129 @@
+//! The request path: from a request on an entrypoint to its router's handler.
+//! It reads the current route table snapshot without locks and never waits on a
+//! provider.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::{header, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use tower::Service;
+use tracing::Instrument;
+
+use super::{ConnCtx, State};
+use crate::body::{self, Body};
+use crate::error::ProxyError;
+use crate::forward::headers::{self, ClientSide};
+use crate::rules::RequestView;
+
+/// Lowercases a Host value and drops its port and trailing dot.
+pub fn normalize_host(raw: &str) -> Cow<'_, str> {
+    let no_port = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split_once(']').map(|(h, _)| h).unwrap_or(rest)
+    } else {
+        match raw.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => raw,
+        }
+    };
+    let trimmed = no_port.trim_end_matches('.');
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    }
+}
+
+/// Handles one request that arrived on a traffic entrypoint.
+pub async fn handle(
+    mut req: Request<Incoming>,
+    cx: Arc<ConnCtx>,
+    state: Arc<State>,
+) -> Response<Body> {
+    if cx.ping && req.uri().path() == "/ping" {
+        return super::super::admin::ping(&state);
+    }
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
+    let raw_host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if !cx.trusted {
+        headers::strip_forwarded(req.headers_mut());
+    }
+    let websocket = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    headers::set_forwarded(
+        req.headers_mut(),
+        ClientSide {
+            ip: cx.peer.ip(),
+            host: &raw_host,
+            tls: cx.tls,
+            websocket,
+        },
+    );
+    let host = normalize_host(&raw_host);
+    if let Some(redirect) = &cx.redirect {
+        return redirect.respond(&req, &host);
+    }
+    let found = {
+        let table = state.table.load();
+        table.entrypoint(&cx.entrypoint).and_then(|routes| {
+            let set = if cx.tls { &routes.tls } else { &routes.plain };
+            let view = RequestView {
+                host: &host,
+                path: req.uri().path(),
+                query: req.uri().query(),
+                method: req.method(),
+                headers: req.headers(),
+                client_ip: headers::canonical(cx.peer.ip()),
+            };
+            set.find(&view)
+                .map(|e| (e.name.clone(), e.service.clone(), e.handler.clone()))
+        })
+    };
+    let Some((router, service, handler)) = found else {
+        tracing::debug!(host = %host, path = req.uri().path(), "no router matches");
+        return ProxyError::NoRoute.into_response();
+    };
+    let span = tracing::info_span!(
+        "request",
+        router = %router,
+        service = %service,
+        method = %req.method(),
+        path = req.uri().path(),
+    );
+    // Every service in a chain is always ready, so `call` needs no `poll_ready` first.
+    let mut handler = handler;
+    let resp = handler.call(req.map(body::boxed)).instrument(span).await;
+    match resp {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_normalized() {
+        assert_eq!(normalize_host("Example.COM:8080"), "example.com");
+        assert_eq!(normalize_host("a.test."), "a.test");
+        assert_eq!(normalize_host("a.test.:80"), "a.test");
+        assert_eq!(normalize_host("[::1]:443"), "::1");
+        assert_eq!(normalize_host("plain"), "plain");
+    }
+}

@@ -1,0 +1,254 @@
+//! Entrypoints: listening sockets, TLS termination, HTTP/1.1 and HTTP/2 serving,
+//! connection timeouts and graceful shutdown.
+
+pub mod handle;
+mod io;
+pub mod redirect;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::forward::headers::TrustedPeers;
+use crate::router::RouteTable;
+use io::{Activity, TrackedIo};
+
+/// State shared by every connection: the current route table and lifecycle flags.
+pub struct State {
+    /// The route table, swapped atomically on every configuration change.
+    pub table: ArcSwap<RouteTable>,
+    /// Set when shutdown starts; `/ping` then answers `terminating_status`.
+    pub terminating: AtomicBool,
+    /// Status `/ping` answers while terminating (Traefik's default 503).
+    pub terminating_status: u16,
+    /// Static facts the admin API shows.
+    pub admin: AdminInfo,
+}
+
+/// Static facts for the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct AdminInfo {
+    /// When wharf started (RFC 3339).
+    pub start_date: String,
+    /// Names of the running providers.
+    pub providers: Vec<String>,
+    /// Entrypoints as Traefik's API shows them.
+    pub entrypoints: Vec<serde_json::Value>,
+}
+
+/// Why an entrypoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The address could not be bound.
+    #[error("entrypoint {entrypoint:?} cannot listen on {address}: {source}. Change it with --entrypoints.{entrypoint}.address=HOST:PORT (or entryPoints.{entrypoint}.address in the configuration file)")]
+    Bind {
+        /// Entrypoint name.
+        entrypoint: String,
+        /// The address.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Per-entrypoint settings the connection loop needs.
+pub struct EntryPointRuntime {
+    /// Entrypoint name.
+    pub name: Arc<str>,
+    /// Bound listener.
+    pub listener: TcpListener,
+    /// TLS acceptor; TLS connections are detected by their first byte.
+    pub tls: Option<TlsAcceptor>,
+    /// Who may set X-Forwarded-* headers.
+    pub trusted: TrustedPeers,
+    /// Time to read request headers (and to finish a TLS handshake).
+    pub read_timeout: Duration,
+    /// Idle keep-alive connections are closed after this.
+    pub idle_timeout: Duration,
+    /// Serve `/ping` on this entrypoint.
+    pub ping: bool,
+    /// Serve the admin API instead of routers.
+    pub admin: bool,
+    /// Redirect every request elsewhere (`http.redirections.entryPoint`).
+    pub redirect: Option<redirect::Redirect>,
+}
+
+/// What a request's handler knows about its connection.
+pub struct ConnCtx {
+    /// Entrypoint name.
+    pub entrypoint: Arc<str>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// Whether the peer may set X-Forwarded-* headers.
+    pub trusted: bool,
+    /// Serve `/ping` here.
+    pub ping: bool,
+    /// Redirect every request elsewhere.
+    pub redirect: Option<redirect::Redirect>,
+}
+
+/// Binds an entrypoint's address with SO_REUSEADDR, naming the entrypoint on error.
+pub fn bind(entrypoint: &str, address: SocketAddr) -> Result<TcpListener, ServerError> {
+    let err = |source| ServerError::Bind {
+        entrypoint: entrypoint.to_string(),
+        address,
+        source,
+    };
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(err)?;
+    socket.set_reuseaddr(true).map_err(err)?;
+    socket.bind(address).map_err(err)?;
+    socket.listen(4096).map_err(err)
+}
+
+/// Accepts connections until `stop_accepting` fires; each connection drains when
+/// `drain` fires. Connections are tracked by `tracker` so shutdown can wait for them.
+pub async fn serve(
+    ep: EntryPointRuntime,
+    state: Arc<State>,
+    stop_accepting: CancellationToken,
+    drain: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let ep = Arc::new(ep);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ep.read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
+    loop {
+        let accepted = tokio::select! {
+            _ = stop_accepting.cancelled() => break,
+            a = ep.listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(entrypoint = %ep.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let span = info_span!("connection", entrypoint = %ep.name, peer = %peer);
+        let (ep, state, drain, builder) =
+            (ep.clone(), state.clone(), drain.clone(), builder.clone());
+        tracker.spawn(
+            async move {
+                if let Err(e) = connection(stream, peer, &ep, state, drain, &builder).await {
+                    debug!(error = %e, "connection ended with an error");
+                }
+            }
+            .instrument(span),
+        );
+    }
+    debug!(entrypoint = %ep.name, "stopped accepting");
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ep: &EntryPointRuntime,
+    state: Arc<State>,
+    drain: CancellationToken,
+    builder: &auto::Builder<TokioExecutor>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    stream.set_nodelay(true)?;
+    let trusted = ep.trusted.trusts(peer.ip());
+    let is_tls = match &ep.tls {
+        Some(_) => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(ep.read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(1)) => first[0] == 0x16,
+                _ => return Ok(()),
+            }
+        }
+        None => false,
+    };
+    let cx = Arc::new(ConnCtx {
+        entrypoint: ep.name.clone(),
+        peer,
+        tls: is_tls,
+        trusted,
+        ping: ep.ping,
+        redirect: ep.redirect.clone(),
+    });
+    match (&ep.tls, is_tls) {
+        (Some(acceptor), true) => {
+            let tls = tokio::time::timeout(ep.read_timeout, acceptor.accept(stream)).await??;
+            serve_io(tls, cx, ep, state, drain, builder).await
+        }
+        _ => serve_io(stream, cx, ep, state, drain, builder).await,
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    cx: Arc<ConnCtx>,
+    ep: &EntryPointRuntime,
+    state: Arc<State>,
+    drain: CancellationToken,
+    builder: &auto::Builder<TokioExecutor>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Activity::new();
+    let io = TokioIo::new(TrackedIo::new(io, activity.clone()));
+    let admin = ep.admin;
+    let service = service_fn(move |req| {
+        let (cx, state) = (cx.clone(), state.clone());
+        async move {
+            let resp = if admin {
+                crate::admin::handle(req, &state).await
+            } else {
+                handle::handle(req, cx, state).await
+            };
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    let idle = ep.idle_timeout;
+    let check_every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            _ = drain.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep(check_every), if !draining && !idle.is_zero() => {
+                if activity.idle_for() >= idle {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
