@@ -420,6 +420,7 @@ async fn large_streams_keep_memory_flat() {
 
     let max_kib = sampler.finish().await;
     let growth = max_kib.saturating_sub(idle_kib);
+    eprintln!("RSS idle {idle_kib} KiB, peak {max_kib} KiB, growth {growth} KiB");
     assert!(
         growth < MAX_GROWTH_KIB,
         "wharf's RSS grew by {growth} KiB (idle {idle_kib} KiB, peak {max_kib} KiB) while \
