@@ -25,24 +25,33 @@ const LIVE_TIMEOUT: Duration = Duration::from_secs(15);
 /// in case a port picked as free was taken in between.
 const START_ATTEMPTS: usize = 3;
 
-/// Polls `check` every 20 ms until it returns `Ok`, and returns that value; panics
-/// with `what` and the last `Err` after `timeout`.
-pub async fn eventually<T, E, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+/// Polls `check` every 20 ms until it returns `Ok`, and returns that value; the last
+/// `Err` after `timeout`.
+pub async fn poll_until<T, E, F, Fut>(timeout: Duration, mut check: F) -> Result<T, E>
 where
-    E: Debug,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let deadline = Instant::now() + timeout;
     loop {
         match check().await {
-            Ok(value) => return value,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last: {last:?}")
-            }
+            Ok(value) => return Ok(value),
+            Err(last) if Instant::now() >= deadline => return Err(last),
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// Like [`poll_until`], but panics with `what` and the last `Err` on timeout.
+pub async fn eventually<T, E, F, Fut>(what: &str, timeout: Duration, check: F) -> T
+where
+    E: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    poll_until(timeout, check).await.unwrap_or_else(|last| {
+        panic!("timed out after {timeout:?} waiting for {what}; last: {last:?}")
+    })
 }
 
 /// Returns a loopback port that was free a moment ago (bound to port 0, then released).

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 
 use crate::backends::Backend;
 use crate::client;
-use crate::harness::{eventually, router, service, Options, Wharf};
+use crate::harness::{eventually, poll_until, router, service, Options, Wharf};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
@@ -45,9 +45,11 @@ async fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
 
     let signalled = Instant::now();
     wharf.terminate();
+    // Every property is checked, then all violations are reported together.
+    let mut problems: Vec<String> = Vec::new();
 
     // While draining, /ping on the admin entrypoint reports the shutdown.
-    eventually("/ping to answer 503", Duration::from_secs(2), || async {
+    let ping = poll_until(Duration::from_secs(2), || async {
         match client::get(admin, "localhost", "/ping").await {
             Ok(reply) if reply.status == 503 => Ok(()),
             Ok(reply) => Err(format!("{} {}", reply.status, reply.text())),
@@ -55,42 +57,59 @@ async fn sigterm_drains_in_flight_requests_and_exits_cleanly() {
         }
     })
     .await;
+    if let Err(last) = ping {
+        problems.push(format!(
+            "/ping did not answer 503 within 2s of SIGTERM; last: {last}"
+        ));
+    }
 
     // The web listener is closed: new connections are refused.
-    eventually(
-        "new connections to the web entrypoint to be refused",
-        Duration::from_secs(2),
-        || async {
-            match TcpStream::connect(web).await {
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(()),
-                Err(e) => Err(format!("unexpected error {e}")),
-                Ok(_) => Err("connection accepted".to_owned()),
-            }
-        },
-    )
+    let refused = poll_until(Duration::from_secs(2), || async {
+        match TcpStream::connect(web).await {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(()),
+            Err(e) => Err(format!("unexpected error {e}")),
+            Ok(_) => Err("the connection was accepted".to_owned()),
+        }
+    })
     .await;
-    assert!(
-        signalled.elapsed() < Duration::from_secs(3),
-        "the checks above must run while the slow request is still in flight"
-    );
+    if let Err(last) = refused {
+        problems.push(format!(
+            "new connections to the web entrypoint were not refused within 2s of SIGTERM; \
+             last: {last}"
+        ));
+    }
+    if signalled.elapsed() >= Duration::from_secs(3) {
+        problems.push(format!(
+            "the checks above ended {:?} after SIGTERM, after the slow request",
+            signalled.elapsed()
+        ));
+    }
 
     // The in-flight request still completes normally.
-    let reply = in_flight
-        .await
-        .expect("in-flight request task")
-        .expect("the in-flight request completes during the grace period");
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.json()["name"], "slow");
+    match in_flight.await.expect("in-flight request task") {
+        Ok(reply) if reply.status == 200 && reply.json()["name"] == "slow" => {}
+        Ok(reply) => problems.push(format!(
+            "the in-flight request got {} {}",
+            reply.status,
+            reply.text()
+        )),
+        Err(e) => problems.push(format!("the in-flight request failed: {e:#}")),
+    }
 
     // Then the process exits, cleanly, within the grace period.
     let status = wharf
         .wait_exit(GRACE.saturating_sub(signalled.elapsed()) + Duration::from_millis(500))
         .await;
     let took = signalled.elapsed();
-    let status = status.unwrap_or_else(|| panic!("wharf still running {took:?} after SIGTERM"));
-    assert!(status.success(), "wharf exited with {status} after SIGTERM");
-    assert!(
-        took < GRACE,
-        "wharf took {took:?} to exit, more than graceTimeOut {GRACE:?}"
-    );
+    match status {
+        None => problems.push(format!("wharf still running {took:?} after SIGTERM")),
+        Some(status) if !status.success() => {
+            problems.push(format!("wharf exited with {status} after SIGTERM"))
+        }
+        Some(_) if took >= GRACE => problems.push(format!(
+            "wharf took {took:?} to exit, more than graceTimeOut {GRACE:?}"
+        )),
+        Some(_) => {}
+    }
+    assert!(problems.is_empty(), "graceful shutdown: {problems:#?}");
 }
