@@ -16,14 +16,15 @@ fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routers_are_listed_and_an_invalid_rule_disables_only_its_router() {
     const GOOD_RULE: &str = "Host(`good.test`)";
-    const BAD_RULE: &str = "Host(`bad.test`) && Nope(`x`)";
+    // `Nope` is not a matcher.
+    const BAD_RULE: &str = "Host(`oops.test`) && Nope(`x`)";
     let a = Backend::echo("a").await;
     let mut pinned = router("Host(`pinned.test`)", "app");
     pinned["priority"] = json!(42);
     let wharf = Wharf::start(json!({ "http": {
         "routers": {
             "good": router(GOOD_RULE, "app"),
-            "bad": router(BAD_RULE, "app"),
+            "broken": router(BAD_RULE, "app"),
             "pinned": pinned,
         },
         "services": { "app": service(&[&a.url()]) },
@@ -50,7 +51,7 @@ async fn routers_are_listed_and_an_invalid_rule_disables_only_its_router() {
     assert_eq!(pinned["priority"], 42, "{pinned}");
     assert_eq!(pinned["status"], "enabled", "{pinned}");
 
-    let bad = named(&routers, "bad@file");
+    let bad = named(&routers, "broken@file");
     assert_eq!(bad["status"], "disabled", "{bad}");
     let errors = bad["error"]
         .as_array()
@@ -60,16 +61,22 @@ async fn routers_are_listed_and_an_invalid_rule_disables_only_its_router() {
         .filter_map(Value::as_str)
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(text.contains("bad"), "the error names the router: {text:?}");
+    eprintln!("errors of the disabled router: {text}");
     assert!(
-        text.to_ascii_lowercase().contains("column"),
-        "the error gives the column: {text:?}"
+        text.contains("broken"),
+        "the error names the router: {text:?}"
+    );
+    let column = BAD_RULE.find("Nope").expect("Nope in the rule") + 1;
+    assert!(
+        text.to_ascii_lowercase()
+            .contains(&format!("column {column}")),
+        "the error gives the (1-based) column {column} of `Nope`: {text:?}"
     );
 
     // The other routers keep working; the broken one matches nothing.
     assert_eq!(wharf.echo("good.test", "/").await["name"], "a");
     assert_eq!(wharf.echo("pinned.test", "/").await["name"], "a");
-    assert_eq!(wharf.get("bad.test", "/").await.status, 404);
+    assert_eq!(wharf.get("oops.test", "/").await.status, 404);
 
     // One router by name.
     let one = wharf.api("/api/http/routers/good@file").await;
@@ -90,6 +97,12 @@ async fn routers_are_listed_and_an_invalid_rule_disables_only_its_router() {
         "UP",
         "serverStatus lists the server: {app}"
     );
+
+    // Readiness.
+    let ping = client::get(wharf.admin(), "localhost", "/ping")
+        .await
+        .expect("admin request");
+    assert_eq!((ping.status.as_u16(), ping.text().trim()), (200, "OK"));
 
     // Overview counts, entrypoints and version.
     let overview = wharf.api("/api/overview").await;

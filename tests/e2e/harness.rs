@@ -121,6 +121,8 @@ pub struct Options {
     pub trusted_ips: Vec<String>,
     /// `log.level`.
     pub log_level: String,
+    /// Start as `wharf proxy --config FILE` instead of `wharf --config FILE`.
+    pub proxy_subcommand: bool,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             grace_timeout: "10s".into(),
             trusted_ips: vec!["127.0.0.1/32".into()],
             log_level: "DEBUG".into(),
+            proxy_subcommand: false,
         }
     }
 }
@@ -203,7 +206,11 @@ impl Wharf {
         write_atomically(&dynamic_path, dynamic_yaml);
         fs::write(&static_path, to_yaml(&static_config)).expect("writing static.yml");
         let log = fs::File::create(&log_path).expect("creating the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        if options.proxy_subcommand {
+            command.arg("proxy");
+        }
+        let child = command
             .arg("--config")
             .arg(&static_path)
             .stdin(Stdio::null())

@@ -54,6 +54,25 @@ async fn routes_by_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_subcommand_serves_the_same_config() {
+    let a = Backend::echo("a").await;
+    let options = Options {
+        proxy_subcommand: true,
+        ..Options::default()
+    };
+    let wharf = Wharf::start_with(
+        options,
+        json!({ "http": {
+            "routers": { "ra": router("Host(`a.test`)", "a") },
+            "services": { "a": service(&[&a.url()]) },
+        }}),
+    )
+    .await;
+    assert_routed(&wharf, "a.test", "/", "a").await;
+    assert_status(&wharf, "b.test", "/", 404).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_by_path_and_path_prefix() {
     let a = Backend::echo("a").await;
     let b = Backend::echo("b").await;
