@@ -43,7 +43,7 @@ impl CertResolver {
     pub fn new(provider: &CryptoProvider) -> Result<Self, ResolverError> {
         Ok(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
-            default: Arc::new(self_signed(provider, &["WHARF DEFAULT CERT"])?),
+            default: Arc::new(self_signed(provider, "WHARF DEFAULT CERT", &[])?),
         })
     }
 
@@ -88,20 +88,29 @@ impl ResolvesServerCert for CertResolver {
     }
 }
 
-/// A self-signed certificate for `names`, usable by `provider`.
+/// A self-signed certificate with common name `common_name` and the DNS names `sans`,
+/// usable by `provider`.
 pub fn self_signed(
     provider: &CryptoProvider,
-    names: &[&str],
+    common_name: &str,
+    sans: &[&str],
 ) -> Result<CertifiedKey, ResolverError> {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let cert = rcgen::generate_simple_self_signed(names).map_err(ResolverError::Generate)?;
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    let sans: Vec<String> = sans.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(sans).map_err(ResolverError::Generate)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    let key_pair = rcgen::KeyPair::generate().map_err(ResolverError::Generate)?;
+    let cert = params
+        .self_signed(&key_pair)
+        .map_err(ResolverError::Generate)?;
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
     let key = provider
         .key_provider
         .load_private_key(der)
         .map_err(ResolverError::Key)?;
     Ok(CertifiedKey::new(
-        vec![CertificateDer::from(cert.cert.der().to_vec())],
+        vec![CertificateDer::from(cert.der().to_vec())],
         key,
     ))
 }
@@ -114,8 +123,8 @@ mod tests {
     fn exact_then_wildcard_then_default() {
         let p = rustls::crypto::ring::default_provider();
         let r = CertResolver::new(&p).unwrap();
-        let a = Arc::new(self_signed(&p, &["a.test"]).unwrap());
-        let w = Arc::new(self_signed(&p, &["*.w.test"]).unwrap());
+        let a = Arc::new(self_signed(&p, "a.test", &["a.test"]).unwrap());
+        let w = Arc::new(self_signed(&p, "*.w.test", &["*.w.test"]).unwrap());
         r.replace(vec![
             (vec!["A.test.".into()], a.clone()),
             (vec!["*.w.test".into()], w.clone()),

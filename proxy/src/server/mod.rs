@@ -52,7 +52,7 @@ pub struct AdminInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The address could not be bound.
-    #[error("entrypoint {entrypoint:?} cannot listen on {address}: {source}. Change it with --entrypoints.{entrypoint}.address=HOST:PORT (or entryPoints.{entrypoint}.address in the configuration file)")]
+    #[error("entrypoint {entrypoint:?} cannot listen on {address}. Change it with --entrypoints.{entrypoint}.address=HOST:PORT (or entryPoints.{entrypoint}.address in the configuration file)")]
     Bind {
         /// Entrypoint name.
         entrypoint: String,
