@@ -120,9 +120,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             None => None,
         };
         runtimes.push((
+            listener,
             EntryPointRuntime {
                 name: name.as_str().into(),
-                listener,
                 tls: (!admin).then(|| acceptor.clone()),
                 trusted,
                 read_timeout: timeouts.read_timeout.0,
@@ -206,16 +206,16 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let admin_tracker = TaskTracker::new();
     let accept_grace = runtimes
         .iter()
-        .map(|(_, l)| l.request_accept_grace_timeout.0)
+        .map(|(_, _, l)| l.request_accept_grace_timeout.0)
         .max()
         .unwrap_or_default();
     let grace = runtimes
         .iter()
-        .map(|(_, l)| l.grace_time_out.0)
+        .map(|(_, _, l)| l.grace_time_out.0)
         .max()
         .unwrap_or(Duration::from_secs(10));
     let mut loops = Vec::new();
-    for (rt, _) in runtimes {
+    for (listener, rt, _) in runtimes {
         let (stop, tr) = if rt.admin {
             (stop_admin.clone(), admin_tracker.clone())
         } else {
@@ -227,6 +227,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             drain.clone()
         };
         loops.push(tokio::spawn(server::serve(
+            listener,
             rt,
             state.clone(),
             stop,

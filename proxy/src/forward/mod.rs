@@ -111,6 +111,7 @@ impl LbInner {
                 .body(slot.attempt(end_stream, hint))
                 .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
             *out.headers_mut() = parts.headers.clone();
+            headers::remove_hop_by_hop(out.headers_mut(), upgrade);
             if h2c {
                 out.headers_mut().remove(header::HOST);
             } else if !self.pass_host_header {

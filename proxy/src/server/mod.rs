@@ -68,8 +68,6 @@ pub enum ServerError {
 pub struct EntryPointRuntime {
     /// Entrypoint name.
     pub name: Arc<str>,
-    /// Bound listener.
-    pub listener: TcpListener,
     /// TLS acceptor; TLS connections are detected by their first byte.
     pub tls: Option<TlsAcceptor>,
     /// Who may set X-Forwarded-* headers.
@@ -120,9 +118,10 @@ pub fn bind(entrypoint: &str, address: SocketAddr) -> Result<TcpListener, Server
     socket.listen(4096).map_err(err)
 }
 
-/// Accepts connections until `stop_accepting` fires; each connection drains when
+/// Accepts connections on `listener` until `stop_accepting` fires; each connection drains when
 /// `drain` fires. Connections are tracked by `tracker` so shutdown can wait for them.
 pub async fn serve(
+    listener: TcpListener,
     ep: EntryPointRuntime,
     state: Arc<State>,
     stop_accepting: CancellationToken,
@@ -144,7 +143,7 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             _ = stop_accepting.cancelled() => break,
-            a = ep.listener.accept() => a,
+            a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -166,6 +165,9 @@ pub async fn serve(
             .instrument(span),
         );
     }
+    // Close the socket now: the kernel must refuse new connections while the
+    // accepted ones drain.
+    drop(listener);
     debug!(entrypoint = %ep.name, "stopped accepting");
 }
 
