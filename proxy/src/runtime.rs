@@ -52,9 +52,23 @@ struct Assembler {
     clients: Clients,
     health: HealthRegistry,
     internal: HashMap<String, HttpService>,
+    crypto: Arc<rustls::crypto::CryptoProvider>,
+    resolver: Arc<wharf_certstore::CertResolver>,
 }
 
 impl Assembler {
+    /// Compiles the route table and publishes the static certificates.
+    fn apply(&self, configs: &BTreeMap<&'static str, DynamicConfig>, state: &State) -> usize {
+        self.resolver.set_source(
+            "file",
+            crate::tls::static_certificates(configs, &self.crypto),
+        );
+        let table = self.compile(configs);
+        let routers = table.info.routers.len();
+        state.table.store(Arc::new(table));
+        routers
+    }
+
     fn compile(&self, configs: &BTreeMap<&'static str, DynamicConfig>) -> RouteTable {
         let env = CompileEnv {
             entrypoints: &self.entrypoints,
@@ -80,12 +94,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let resolver = Arc::new(
         wharf_certstore::CertResolver::new(&provider).map_err(|e| RunError::Tls(e.to_string()))?,
     );
-    let mut tls_config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RunError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
-    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
+        .map_err(|e| RunError::Tls(e.to_string()))?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config));
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
@@ -171,6 +181,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         clients,
         health: HealthRegistry::new(),
         internal: internal_services(Arc::downgrade(&state)),
+        crypto: provider,
+        resolver,
     };
 
     // Providers: an initial synchronous load, so wharf starts with its routes.
@@ -190,7 +202,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         tokio::spawn(file::run(fp, initial, tx.clone()));
     }
     drop(tx);
-    state.table.store(Arc::new(assembler.compile(&configs)));
+    assembler.apply(&configs, &state);
     let throttle = cfg
         .providers
         .providers_throttle_duration
@@ -308,9 +320,7 @@ async fn aggregate(
         if configs == applied {
             continue;
         }
-        let table = assembler.compile(&configs);
-        let routers = table.info.routers.len();
-        state.table.store(Arc::new(table));
+        let routers = assembler.apply(&configs, &state);
         applied = configs.clone();
         info!(routers, "configuration applied");
     }
