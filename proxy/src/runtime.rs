@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
@@ -96,7 +95,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     );
     let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
         .map_err(|e| RunError::Tls(e.to_string()))?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls_config));
+    let tls_config = Arc::new(tls_config);
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
     let mut runtimes = Vec::new();
@@ -133,7 +132,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             listener,
             EntryPointRuntime {
                 name: name.as_str().into(),
-                tls: (!admin).then(|| acceptor.clone()),
+                tls: (!admin).then(|| tls_config.clone()),
                 trusted,
                 read_timeout: timeouts.read_timeout.0,
                 idle_timeout: timeouts.idle_timeout.0,
@@ -174,6 +173,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             providers,
             entrypoints: ep_views,
         },
+        challenges: None,
     });
     let assembler = Assembler {
         entrypoints: specs,
