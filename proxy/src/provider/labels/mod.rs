@@ -36,6 +36,7 @@ mod middlewares;
 mod resolve;
 mod template;
 mod v1;
+mod v1_middlewares;
 mod v2;
 
 use std::collections::BTreeMap;

@@ -218,7 +218,20 @@ fn decode<T: DeserializeOwned>(
     match node.deserialize_with::<T>(shape) {
         Ok(value) => Some(value),
         Err(e) => {
-            tree_error(base, &e, &built.origins, issues);
+            // Serde stops at the first error: decode each key alone to report them all.
+            let mut found = false;
+            if let Tree::Map(map) = &node {
+                for (key, value) in map {
+                    let one = Tree::Map([(key.clone(), value.clone())].into());
+                    if let Err(e) = one.deserialize_with::<T>(shape) {
+                        tree_error(base, &e, &built.origins, issues);
+                        found = true;
+                    }
+                }
+            }
+            if !found {
+                tree_error(base, &e, &built.origins, issues);
+            }
             None
         }
     }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::config::dynamic::Router;
+use crate::config::dynamic::{Router, RuleSyntax};
 
 pub(super) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -157,3 +157,6 @@ fn enable_and_exposed_by_default() {
     let e = parse_workload("a", &bad, &s).unwrap_err();
     assert_eq!(e[0].label.as_deref(), Some("traefik.enable"));
 }
+
+mod assign;
+mod v1;
