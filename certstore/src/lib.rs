@@ -2,5 +2,7 @@
 //! ACME issuance and renewal, and the in-memory resolver the TLS listener reads.
 
 pub mod resolver;
+pub mod store;
 
 pub use resolver::{CertResolver, ResolverError};
+pub use store::{Entry, Expect, Lock, LockError, Store, StoreError};
