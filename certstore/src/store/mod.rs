@@ -22,7 +22,8 @@
 //!   the store after acquiring (another node may have finished the work meanwhile)
 //!   and stop working when [`Lock::lost`] fires.
 //!
-//! Backends: [`FileStore`] (one file per entry on a shared POSIX filesystem).
+//! Backends: [`FileStore`] (one file per entry on a shared POSIX filesystem). Every
+//! backend must pass the suite in `store::conformance` (feature `conformance`).
 
 use std::fmt;
 use std::time::Duration;
@@ -31,6 +32,8 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
 pub mod file;
 mod key;

@@ -1,8 +1,11 @@
-//! The file backend: its file layout, and several processes sharing one directory.
+//! The file backend against the conformance suite (several `FileStore`s on one
+//! directory, as several nodes would share one), across processes, and on its own
+//! file layout.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{FileStore, FileStoreOptions};
@@ -14,6 +17,24 @@ fn fast_options() -> FileStoreOptions {
         poll_interval: Duration::from_millis(100),
         ..FileStoreOptions::default()
     }
+}
+
+/// A factory of independent `FileStore`s on one fresh directory.
+fn nodes(options: FileStoreOptions) -> impl Fn() -> Arc<dyn Store> + Send + Sync {
+    let dir = TempDir::new();
+    move || {
+        Arc::new(FileStore::open(dir.path().join("store"), options.clone()).unwrap())
+            as Arc<dyn Store>
+    }
+}
+
+mod conformance_cases {
+    crate::store_conformance_tests!(super::nodes(super::fast_options()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_with_default_options() {
+    crate::store::conformance::run_all(nodes(FileStoreOptions::default())).await;
 }
 
 fn mode(path: &Path) -> u32 {
