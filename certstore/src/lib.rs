@@ -1,6 +1,7 @@
 //! wharf's certificates: storage backends behind the `Store` trait, cluster locks,
 //! ACME issuance and renewal, and the in-memory resolver the TLS listener reads.
 
+pub mod model;
 pub mod resolver;
 pub mod store;
 #[cfg(test)]
