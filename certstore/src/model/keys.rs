@@ -55,7 +55,13 @@ pub fn certificate_prefix(resolver: &str) -> Result<String, StoreError> {
 /// issued through `resolver` lives. The same set of names in any order gives the same
 /// key.
 pub fn certificate_key(resolver: &str, domains: &Domains) -> Result<String, StoreError> {
-    let sorted = domains.sorted().join(",");
+    let mut names: Vec<String> = domains
+        .all()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let sorted = names.join(",");
     let digest = ring::digest::digest(&ring::digest::SHA256, sorted.as_bytes());
     let hash: String = digest.as_ref()[..8]
         .iter()

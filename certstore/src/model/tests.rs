@@ -33,6 +33,19 @@ fn certificate_keys_identify_the_name_set() {
     assert!(ka.starts_with("certificates/le/example.com-"), "{ka}");
     assert_eq!(ka.len(), "certificates/le/example.com-".len() + 16);
     assert_eq!(ka, certificate_key("le", &b).unwrap());
+    let raw = Domains {
+        main: "EXAMPLE.com.".into(),
+        sans: vec![
+            "api.example.com".into(),
+            "www.example.com".into(),
+            "example.com".into(),
+        ],
+    };
+    assert_eq!(
+        ka,
+        certificate_key("le", &raw).unwrap(),
+        "names are normalized"
+    );
     assert_ne!(ka, certificate_key("le", &c).unwrap());
     assert_ne!(ka, certificate_key("staging", &a).unwrap());
     assert_eq!(certificate_lock("le", &a).unwrap(), ka);
