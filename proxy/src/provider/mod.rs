@@ -6,6 +6,7 @@ use crate::config::DynamicConfig;
 
 pub mod docker;
 pub mod file;
+pub mod labels;
 
 /// One provider's complete, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
