@@ -18,7 +18,7 @@ use bollard::models::{
     ContainerSummary, ContainerSummaryHealthStatusEnum as Health, ContainerSummaryStateEnum,
 };
 
-use super::workload::{Endpoint, Workload};
+use crate::provider::labels::{Endpoint, Workload};
 
 /// Compose's label naming the service.
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";

@@ -22,7 +22,7 @@ use bollard::models::{
 };
 use serde::Deserialize;
 
-use super::workload::{Endpoint, Workload};
+use crate::provider::labels::{Endpoint, Workload};
 
 /// A task as the `/tasks` endpoint returns it: bollard's model plus its
 /// `NetworksAttachments`.
