@@ -128,4 +128,6 @@ impl DockerProvider {
 }
 
 #[cfg(test)]
+mod fake_engine_tests;
+#[cfg(test)]
 mod live_tests;

@@ -274,7 +274,7 @@ where
 /// Logs a label problem once, when it appears: an error names the service (workload)
 /// and the label; the workload or router concerned is left out of the configuration.
 fn log_issue(provider: &str, issue: &LabelIssue) {
-    let label = issue.label.as_deref().unwrap_or("");
+    let label = issue.label.as_deref();
     match issue.severity {
         Severity::Error => tracing::error!(
             provider,
