@@ -66,6 +66,12 @@ impl DockerProvider {
     ) -> Self {
         let (first_tx, first_rx) = oneshot::channel();
         let (issues_tx, issues_rx) = channel::channel(Vec::new());
+        if kind == ProviderKind::Swarm && cfg.swarm_mode == Some(false) {
+            tracing::warn!(
+                provider = kind.name(),
+                "swarmMode=false is ignored under providers.swarm, which always watches services"
+            );
+        }
         if cfg.use_bind_port_ip {
             tracing::warn!(
                 provider = kind.name(),
