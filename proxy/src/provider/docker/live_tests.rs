@@ -175,7 +175,9 @@ async fn discovers_a_new_swarm_service_and_its_task_ip() {
         eprintln!("task running -> routed: {lag:?}");
     }
     assert_eq!(url, format!("http://{ip}:8000"));
-    assert!(provider.errors().is_empty(), "{:?}", provider.errors());
+    // The engine may be shared: only this test's service is checked.
+    let errors = provider.errors();
+    assert!(!errors.iter().any(|i| i.workload == svc), "{errors:?}");
 
     // Removing the service removes its routes.
     drop(cleanup);
