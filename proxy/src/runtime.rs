@@ -20,10 +20,14 @@ use crate::forward::client::{ClientSettings, Clients};
 use crate::forward::headers::TrustedPeers;
 use crate::lb::HealthRegistry;
 use crate::middleware::HttpService;
+use crate::provider::docker::{DockerProvider, ProviderKind};
 use crate::provider::{file, ProviderUpdate};
 use crate::router::{compile, CompileEnv, EntryPointSpec, RouteTable};
 use crate::server::redirect::Redirect;
 use crate::server::{self, AdminInfo, EntryPointRuntime, State};
+
+/// How long start-up waits for the Docker providers' first listing.
+const DOCKER_INITIAL_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +164,12 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     if cfg.providers.file.is_some() {
         providers.push("File".to_string());
     }
+    if cfg.providers.docker.is_some() {
+        providers.push("Docker".to_string());
+    }
+    if cfg.providers.swarm.is_some() {
+        providers.push("Swarm".to_string());
+    }
     let state = Arc::new(State {
         table: ArcSwap::from_pointee(RouteTable::default()),
         terminating: Default::default(),
@@ -200,6 +210,36 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             configs.insert("file", c.clone());
         }
         tokio::spawn(file::run(fp, initial, tx.clone()));
+    }
+    // Docker providers: serve with their first listing when the engine answers
+    // within DOCKER_INITIAL_WAIT, otherwise start without it and fill in later.
+    let docker_sections = [
+        (ProviderKind::Docker, cfg.providers.docker.clone()),
+        (ProviderKind::Swarm, cfg.providers.swarm.clone()),
+    ];
+    let mut docker_providers = Vec::new();
+    for (kind, section) in docker_sections {
+        if let Some(section) = section {
+            docker_providers.push(DockerProvider::spawn(
+                section,
+                kind,
+                cfg.core.default_rule_syntax,
+                tx.clone(),
+            ));
+        }
+    }
+    let deadline = tokio::time::Instant::now() + DOCKER_INITIAL_WAIT;
+    for p in &mut docker_providers {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match p.initial(wait).await {
+            Some(c) => {
+                configs.insert(p.name(), c);
+            }
+            None => info!(
+                provider = p.name(),
+                "Docker did not answer in time; starting without its routes"
+            ),
+        }
     }
     drop(tx);
     assembler.apply(&configs, &state);
@@ -267,6 +307,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     for l in loops {
         l.abort();
     }
+    // Held until here so that their label errors stay readable while serving.
+    drop(docker_providers);
     info!("stopped");
     Ok(())
 }
