@@ -170,47 +170,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     if cfg.providers.swarm.is_some() {
         providers.push("Swarm".to_string());
     }
-    let state = Arc::new(State {
-        table: ArcSwap::from_pointee(RouteTable::default()),
-        terminating: Default::default(),
-        terminating_status: cfg
-            .ping
-            .as_ref()
-            .map(|p| p.terminating_status_code)
-            .unwrap_or(503),
-        admin: AdminInfo {
-            start_date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            providers,
-            entrypoints: ep_views,
-        },
-        challenges: None,
-    });
-    let assembler = Assembler {
-        entrypoints: specs,
-        default_syntax: cfg.core.default_rule_syntax,
-        clients,
-        health: HealthRegistry::new(),
-        internal: internal_services(Arc::downgrade(&state)),
-        crypto: provider,
-        resolver,
-    };
-
-    // Providers: an initial synchronous load, so wharf starts with its routes.
-    let mut configs = BTreeMap::new();
     let (tx, rx) = mpsc::channel::<ProviderUpdate>(16);
-    if let Some(fp) = cfg.providers.file.clone() {
-        let initial = match file::load(&fp) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                error!(error = %e, "file provider: invalid configuration, starting without it");
-                None
-            }
-        };
-        if let Some(c) = &initial {
-            configs.insert("file", c.clone());
-        }
-        tokio::spawn(file::run(fp, initial, tx.clone()));
-    }
     // Docker providers: serve with their first listing when the engine answers
     // within DOCKER_INITIAL_WAIT, otherwise start without it and fill in later.
     let docker_sections = [
@@ -227,6 +187,51 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
                 tx.clone(),
             ));
         }
+    }
+    let label_issues = docker_providers
+        .iter()
+        .map(|p| (p.name(), p.subscribe_errors()))
+        .collect();
+    let state = Arc::new(State {
+        table: ArcSwap::from_pointee(RouteTable::default()),
+        terminating: Default::default(),
+        terminating_status: cfg
+            .ping
+            .as_ref()
+            .map(|p| p.terminating_status_code)
+            .unwrap_or(503),
+        admin: AdminInfo {
+            start_date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            providers,
+            entrypoints: ep_views,
+        },
+        challenges: None,
+        label_issues,
+    });
+    let assembler = Assembler {
+        entrypoints: specs,
+        default_syntax: cfg.core.default_rule_syntax,
+        clients,
+        health: HealthRegistry::new(),
+        internal: internal_services(Arc::downgrade(&state)),
+        crypto: provider,
+        resolver,
+    };
+
+    // Providers: an initial synchronous load, so wharf starts with its routes.
+    let mut configs = BTreeMap::new();
+    if let Some(fp) = cfg.providers.file.clone() {
+        let initial = match file::load(&fp) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                error!(error = %e, "file provider: invalid configuration, starting without it");
+                None
+            }
+        };
+        if let Some(c) = &initial {
+            configs.insert("file", c.clone());
+        }
+        tokio::spawn(file::run(fp, initial, tx.clone()));
     }
     let deadline = tokio::time::Instant::now() + DOCKER_INITIAL_WAIT;
     for p in &mut docker_providers {

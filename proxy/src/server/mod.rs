@@ -23,6 +23,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use wharf_certstore::challenge::ChallengeSource;
 
 use crate::forward::headers::TrustedPeers;
+use crate::provider::labels::LabelIssue;
 use crate::router::RouteTable;
 use io::{Activity, TrackedIo};
 
@@ -38,6 +39,8 @@ pub struct State {
     pub admin: AdminInfo,
     /// Answers to pending ACME challenges, when a certificate resolver is configured.
     pub challenges: Option<Arc<dyn ChallengeSource>>,
+    /// Label problems of each Docker provider (`swarm`, `docker`), for the admin API.
+    pub label_issues: Vec<(&'static str, tokio::sync::watch::Receiver<Vec<LabelIssue>>)>,
 }
 
 /// Static facts for the admin API.

@@ -84,6 +84,7 @@ async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
         terminating_status: 503,
         admin: AdminInfo::default(),
         challenges: Some(Arc::new(source)),
+        label_issues: Vec::new(),
     });
     let listener = bind("web", "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
