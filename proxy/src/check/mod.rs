@@ -4,5 +4,8 @@
 //! labels under `deploy.labels`), runs each service's labels through the label
 //! engine, and reports the routers Traefik would build and every problem found.
 
+pub mod compose;
 pub mod envfile;
 pub mod interpolate;
+pub mod labels;
+pub mod report;
