@@ -5,6 +5,7 @@
 use crate::config::DynamicConfig;
 
 pub mod file;
+pub mod labels;
 
 /// One provider's complete, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
