@@ -7,12 +7,14 @@
 //! `image`, `deploy` or `labels`) is read as a fragment of a `services:` section;
 //! any other YAML file is skipped.
 
-use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::interpolate::{interpolate, Finding, Variables};
+use super::interpolate::Variables;
 use super::labels::{self, Label};
+use super::lines::{service_lines, Lines, Span};
 use super::report::{FileKind, Issue};
+use super::tree::{aggregate, key_text, walk};
+use super::yaml;
 
 /// Sections that compose interpolates.
 const SECTIONS: [&str; 5] = ["services", "networks", "volumes", "secrets", "configs"];
@@ -49,17 +51,21 @@ pub struct ServiceDef {
 
 /// Reads one file's text.
 pub fn load(text: &str, vars: &Variables) -> Loaded {
-    let mut value = match first_document(text) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Loaded::only(FileKind::Skipped, Vec::new()),
-        Err(issue) => return Loaded::only(FileKind::Invalid, vec![issue]),
+    let doc = match yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let issue = Issue::error(format!("invalid YAML: {}", e.message)).at_line(e.line);
+            return Loaded::only(FileKind::Invalid, vec![issue]);
+        }
     };
+    let mut value = doc.value;
     let mut issues = Vec::new();
-    if serde_yaml_ng::Deserializer::from_str(text).nth(1).is_some() {
+    if doc.several {
         issues.push(Issue::warning(
             "several YAML documents: only the first one is read, as compose does",
         ));
     }
+    let duplicates = doc.duplicates;
     if let Err(e) = value.apply_merge() {
         let issue = Issue::error(format!("invalid YAML merge key (`<<`): {e}"));
         return Loaded::only(FileKind::Invalid, vec![issue]);
@@ -94,11 +100,28 @@ pub fn load(text: &str, vars: &Variables) -> Loaded {
         }
     }
     let names = service_lines(&services, &lines);
-    let services = services
+    let mut services: Vec<ServiceDef> = services
         .iter_mut()
         .zip(names)
         .map(|((key, body), (name, span))| service(name, span, body, kind, vars, &lines, key))
         .collect();
+    for path in duplicates {
+        let issue = duplicate(&path);
+        let prefix = if kind == FileKind::Stack {
+            "services."
+        } else {
+            ""
+        };
+        let owner = services.iter_mut().find(|s| {
+            path.strip_prefix(prefix)
+                .and_then(|p| p.strip_prefix(s.name.as_str()))
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+        });
+        match owner {
+            Some(def) => def.issues.push(issue),
+            None => issues.push(issue),
+        }
+    }
     Loaded {
         kind,
         issues,
@@ -116,18 +139,12 @@ impl Loaded {
     }
 }
 
-fn first_document(text: &str) -> Result<Option<Value>, Issue> {
-    let Some(doc) = serde_yaml_ng::Deserializer::from_str(text).next() else {
-        return Ok(None);
-    };
-    match Value::deserialize(doc) {
-        Ok(Value::Null) => Ok(None),
-        Ok(v) => Ok(Some(v)),
-        Err(e) => {
-            let line = e.location().map(|l| l.line());
-            Err(Issue::error(format!("invalid YAML: {e}")).at_line(line))
-        }
-    }
+fn duplicate(path: &str) -> Issue {
+    let (parent, key) = path.rsplit_once('.').unwrap_or(("the top level", path));
+    Issue::warning(format!(
+        "key `{key}` is written twice in {parent}: `docker stack deploy` keeps the last \
+         value, `docker compose` rejects the file"
+    ))
 }
 
 fn looks_like_fragment(root: &Mapping) -> bool {
@@ -138,126 +155,6 @@ fn looks_like_fragment(root: &Mapping) -> bool {
                 .any(|k| m.contains_key(*k))
         })
     })
-}
-
-/// Interpolates every string under `v`, recording findings with their path.
-fn walk(v: &mut Value, path: &mut Vec<String>, vars: &Variables, out: &mut Vec<(String, Finding)>) {
-    match v {
-        Value::String(s) => {
-            let result = interpolate(s, vars);
-            if !result.findings.is_empty() {
-                let at = path.join(".").replace(".[", "[");
-                out.extend(result.findings.into_iter().map(|f| (at.clone(), f)));
-            }
-            *s = result.value;
-        }
-        Value::Sequence(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                path.push(format!("[{i}]"));
-                walk(item, path, vars, out);
-                path.pop();
-            }
-        }
-        Value::Mapping(map) => {
-            for (k, item) in map.iter_mut() {
-                path.push(key_text(k));
-                walk(item, path, vars, out);
-                path.pop();
-            }
-        }
-        Value::Tagged(tagged) => walk(&mut tagged.value, path, vars, out),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
-fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => "?".into(),
-    }
-}
-
-/// One issue per distinct finding, with how many values it was found in.
-/// `label_of` names the label a path belongs to (and its line).
-fn aggregate(
-    found: Vec<(String, Finding)>,
-    label_of: impl Fn(&str) -> Option<(String, Option<usize>)>,
-) -> Vec<Issue> {
-    let mut groups: Vec<(Finding, String, usize)> = Vec::new();
-    for (path, finding) in found {
-        match groups.iter_mut().find(|(f, _, _)| *f == finding) {
-            Some(group) => group.2 += 1,
-            None => groups.push((finding, path, 1)),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(finding, path, count)| {
-            let located = label_of(&path);
-            let place = match (&located, count) {
-                (Some(_), 1) => String::new(),
-                (_, 1) => format!(" (in {path})"),
-                (_, n) => format!(" (in {n} values; first in {path})"),
-            };
-            let issue = if finding.is_error() {
-                Issue::error(format!("{finding}{place}"))
-            } else {
-                Issue::warning(format!("{finding}{place}"))
-            };
-            match located {
-                Some((label, line)) => issue.with_label(Some(label)).at_line(line),
-                None => issue,
-            }
-        })
-        .collect()
-}
-
-/// Each service's name, the line of its key and the line range its definition may
-/// span (0-based, end excluded).
-fn service_lines(services: &Mapping, lines: &Lines) -> Vec<(String, Span)> {
-    let mut starts = Vec::new();
-    let mut from = 0;
-    for key in services.keys() {
-        let name = key_text(key);
-        let at = lines.find_key(&name, from);
-        if let Some(at) = at {
-            from = at + 1;
-        }
-        starts.push((name, at));
-    }
-    let ends: Vec<usize> = (0..starts.len())
-        .map(|i| {
-            starts[i + 1..]
-                .iter()
-                .find_map(|(_, at)| *at)
-                .unwrap_or(lines.len())
-        })
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .map(|((name, at), end)| {
-            let span = Span {
-                key: at,
-                start: at.unwrap_or(0),
-                end,
-            };
-            (name, span)
-        })
-        .collect()
-}
-
-/// Where a service is written.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    /// 0-based line of the service's key, when found.
-    key: Option<usize>,
-    /// First line to search for its labels.
-    start: usize,
-    /// Line after the last one to search.
-    end: usize,
 }
 
 fn service(
@@ -289,9 +186,12 @@ fn service(
             .push(Issue::error("a service must be a map").at_line(def.line));
     }
     let deploy = body.get("deploy");
-    if deploy.is_some_and(|d| !matches!(d, Value::Mapping(_) | Value::Null)) {
-        def.issues
-            .push(Issue::error("`deploy` must be a map").at_line(def.line));
+    match deploy {
+        Some(Value::Mapping(m)) => def.issues.extend(unknown_deploy_keys(m)),
+        Some(Value::Null) | None => {}
+        Some(_) => def
+            .issues
+            .push(Issue::error("`deploy` must be a map").at_line(def.line)),
     }
     let (deploy_labels, problems) = labels::read(deploy.and_then(|d| d.get("labels")));
     def.issues.extend(
@@ -331,6 +231,35 @@ fn service(
     def
 }
 
+/// Keys of `deploy` that `docker stack deploy` rejects: often a service or
+/// `labels` indented one level too deep.
+fn unknown_deploy_keys(deploy: &Mapping) -> Vec<Issue> {
+    deploy
+        .keys()
+        .map(key_text)
+        .filter(|k| !DEPLOY_KEYS.contains(&k.as_str()) && !k.starts_with("x-"))
+        .map(|k| {
+            Issue::error(format!(
+                "`deploy` has no key `{k}`: `docker stack deploy` rejects the file \
+                 (is it indented too far?)"
+            ))
+        })
+        .collect()
+}
+
+/// The keys of a service's `deploy` section in the compose file format.
+const DEPLOY_KEYS: [&str; 9] = [
+    "endpoint_mode",
+    "labels",
+    "mode",
+    "placement",
+    "replicas",
+    "resources",
+    "restart_policy",
+    "rollback_config",
+    "update_config",
+];
+
 fn label_issue(p: labels::LabelProblem, labels: &[Label], lines: &[Option<usize>]) -> Issue {
     let line = p
         .label
@@ -357,56 +286,6 @@ fn raw_keys(v: Option<&Value>) -> Vec<String> {
             .collect(),
         Some(Value::Mapping(map)) => map.keys().map(key_text).collect(),
         _ => Vec::new(),
-    }
-}
-
-/// The file's lines, to point at services and labels.
-struct Lines<'a> {
-    lines: Vec<&'a str>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Self {
-        Self {
-            lines: text.lines().collect(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    /// The first line at or after `from` that defines the mapping key `name`.
-    fn find_key(&self, name: &str, from: usize) -> Option<usize> {
-        (from..self.lines.len()).find(|&i| {
-            let t = self.lines[i].trim_start();
-            let t = t.strip_prefix(['"', '\'']).unwrap_or(t);
-            t.strip_prefix(name).is_some_and(|rest| {
-                let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
-                rest.trim_start().starts_with(':')
-            })
-        })
-    }
-
-    /// The 1-based lines of `keys`, searched in order within `span`.
-    fn locate(&self, keys: &[String], span: Span) -> Vec<Option<usize>> {
-        let end = span.end.min(self.lines.len());
-        let mut from = span.start;
-        keys.iter()
-            .map(|key| {
-                if key.is_empty() {
-                    return None;
-                }
-                let found = |i: &usize| self.lines[*i].contains(key.as_str());
-                let hit = (from..end)
-                    .find(found)
-                    .or_else(|| (span.start..from.min(end)).find(found));
-                if let Some(i) = hit {
-                    from = i + 1;
-                }
-                hit.map(|i| i + 1)
-            })
-            .collect()
     }
 }
 

@@ -65,18 +65,6 @@ fn invalid_yaml_has_a_line() {
 }
 
 #[test]
-fn duplicate_keys_are_invalid_yaml() {
-    let text = "services:\n  web:\n    image: a\n    image: b\n";
-    let loaded = load(text, &vars());
-    assert_eq!(loaded.kind, FileKind::Invalid);
-    assert!(
-        loaded.issues[0].message.contains("duplicate"),
-        "{:?}",
-        loaded.issues
-    );
-}
-
-#[test]
 fn merge_keys_are_applied() {
     let text = "\
 x-labels: &labels
@@ -196,4 +184,46 @@ services:
     assert_eq!(web.deploy_lines, vec![Some(5), Some(6)]);
     assert_eq!(web.issues.len(), 1);
     assert_eq!(web.issues[0].line, Some(5));
+}
+
+#[test]
+fn duplicate_keys_warn_and_keep_the_last_value() {
+    let text = "\
+services:
+  web:
+    image: a
+    image: b
+networks:
+  a: {}
+networks:
+  b: {}
+";
+    let loaded = load(text, &vars());
+    assert_eq!(loaded.kind, FileKind::Stack);
+    assert_eq!(loaded.issues.len(), 1);
+    assert_eq!(loaded.issues[0].severity, Severity::Warning);
+    assert!(loaded.issues[0].message.contains("`networks`"));
+    let web = &loaded.services[0];
+    assert_eq!(web.issues.len(), 1);
+    assert!(web.issues[0]
+        .message
+        .contains("key `image` is written twice in services.web"));
+}
+
+#[test]
+fn unknown_deploy_keys_are_errors() {
+    let text = "\
+services:
+  web:
+    deploy:
+      labels:
+        - traefik.enable=true
+      other-service:
+        image: x
+";
+    let loaded = load(text, &vars());
+    let web = &loaded.services[0];
+    assert_eq!(web.issues.len(), 1);
+    assert_eq!(web.issues[0].severity, Severity::Error);
+    assert!(web.issues[0].message.contains("`other-service`"));
 }

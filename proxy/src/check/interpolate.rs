@@ -102,7 +102,7 @@ impl fmt::Display for Finding {
             Finding::Required { name, message } => write!(
                 f,
                 "required variable {name} is missing a value: {message} \
-                 (checked with the placeholder `{name}`)"
+                 (checked with `{name}` as its value)"
             ),
             Finding::Invalid { reason } => write!(
                 f,

@@ -8,4 +8,7 @@ pub mod compose;
 pub mod envfile;
 pub mod interpolate;
 pub mod labels;
+mod lines;
 pub mod report;
+mod tree;
+mod yaml;
