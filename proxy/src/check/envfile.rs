@@ -21,13 +21,12 @@ use super::interpolate::{interpolate, Variables};
 #[derive(Debug, thiserror::Error)]
 pub enum EnvFileError {
     /// The file could not be read.
-    #[error("cannot read env file {}: {source}", path.display())]
+    #[error("cannot read env file {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line is not valid.
     #[error("{}:{line}: {message}", path.display())]
@@ -44,9 +43,9 @@ pub enum EnvFileError {
 /// Reads an env file; `process` supplies the environment for `${VAR}` references
 /// and for bare names. Returns the variables in file order.
 pub fn read(path: &Path, process: &Variables) -> Result<Vec<(String, String)>, EnvFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EnvFileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| EnvFileError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(&text, process).map_err(|(line, message)| EnvFileError::Syntax {
         path: path.to_path_buf(),

@@ -25,6 +25,7 @@ JSON OUTPUT (--json), schema version 1:
         \"routers\": [ {
           \"protocol\": \"http\" | \"tcp\" | \"udp\",  \"name\": \"web\",
           \"rule\": \"Host(`a.example.com`)\" | null,  \"rule_syntax\": \"v3\" | null,
+          \"default_rule\": false,                  // true: no rule label, defaultRule
           \"priority\": 22,  \"priority_source\": \"explicit\" | \"rule length\",
           \"entrypoints\": [\"websecure\"],          // empty: every entrypoint
           \"tls\": null | { \"cert_resolver\": \"le\" | null, \"options\": null,
@@ -218,6 +219,8 @@ pub struct RouterSummary {
     pub rule: Option<String>,
     /// The rule dialect, when the labels set one.
     pub rule_syntax: Option<String>,
+    /// Whether the rule is the provider's default rule (no `rule` label).
+    pub default_rule: bool,
     /// Effective priority.
     pub priority: i64,
     /// `explicit` or `rule length`.
