@@ -9,6 +9,7 @@ use super::report::{
 };
 use crate::config::dynamic::{RuleSyntax, Service};
 use crate::config::DynamicConfig;
+use crate::provider::labels::parse_bool;
 
 /// Fills `report`'s routers, services and middlewares from `config`; `provider` is
 /// the provider name that qualifies local references (`web@swarm`).
@@ -115,15 +116,15 @@ fn layer4_router(
     let rule = text(r.get("rule"));
     let explicit = r
         .get("priority")
-        .and_then(Value::as_i64)
+        .and_then(|p| text(Some(p)))
+        .and_then(|p| p.trim().parse::<i64>().ok())
         .filter(|p| *p != 0);
     let service = text(r.get("service"));
     let tls = r.get("tls").map(|t| TlsSummary {
         cert_resolver: text(t.get("certResolver")),
         options: text(t.get("options")),
-        passthrough: t
-            .get("passthrough")
-            .and_then(Value::as_bool)
+        passthrough: text(t.get("passthrough"))
+            .and_then(|b| parse_bool(&b))
             .unwrap_or(false),
         domains: t
             .get("domains")
