@@ -197,3 +197,7 @@ fn not_exposed_reason(labels: &BTreeMap<String, String>, settings: &LabelSetting
         _ => "its labels do not match the constraints".into(),
     }
 }
+
+#[cfg(test)]
+#[path = "lint_tests.rs"]
+mod tests;
