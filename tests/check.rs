@@ -354,3 +354,27 @@ fn missing_path_fails() {
     assert!(out.is_empty());
     assert!(err.contains("cannot read /nonexistent/stack.yml"), "{err}");
 }
+
+#[test]
+fn networks_the_proxy_reaches_services_on() {
+    let (code, out, _) = check(&[&path("networks")], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_in_order(
+        &out,
+        &[
+            "service shop -> networks_shop  (network public)",
+            "error   line 8  traefik.docker.network: the workload is not attached to network `public`",
+            "service blog -> networks_blog",
+            "warning the service is on several networks (public, networks_backend)",
+            "service wiki -> networks_wiki  (network public)",
+            "error   line 16  network `wikinet` is not declared in the top-level `networks:`",
+            "2 errors, 1 warning",
+        ],
+    );
+    // The provider's network settles the choice for `blog`.
+    let (_, out, _) = check(&["--provider-network", "public", &path("networks")], &[]);
+    assert!(
+        out.contains("service blog -> networks_blog  (network public)\n    http router"),
+        "{out}"
+    );
+}

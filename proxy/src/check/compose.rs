@@ -28,6 +28,8 @@ pub struct Loaded {
     pub issues: Vec<Issue>,
     /// Services in file order.
     pub services: Vec<ServiceDef>,
+    /// The top-level `networks` section (stack files only), interpolated.
+    pub networks: Option<Mapping>,
 }
 
 /// One service, read.
@@ -47,6 +49,10 @@ pub struct ServiceDef {
     pub container_lines: Vec<Option<usize>>,
     /// Problems found while reading it.
     pub issues: Vec<Issue>,
+    /// Its `networks` (list or map), interpolated; `None` when absent.
+    pub networks: Option<Value>,
+    /// `deploy.endpoint_mode`.
+    pub endpoint_mode: Option<String>,
 }
 
 /// Reads one file's text.
@@ -122,10 +128,16 @@ pub fn load(text: &str, vars: &Variables) -> Loaded {
             None => issues.push(issue),
         }
     }
+    let networks = match (kind, root.get("networks")) {
+        (FileKind::Stack, Some(Value::Mapping(m))) => Some(m.clone()),
+        (FileKind::Stack, _) => Some(Mapping::new()),
+        _ => None,
+    };
     Loaded {
         kind,
         issues,
         services,
+        networks,
     }
 }
 
@@ -135,6 +147,7 @@ impl Loaded {
             kind,
             issues,
             services: Vec::new(),
+            networks: None,
         }
     }
 }
@@ -225,6 +238,11 @@ fn service(
     };
     let interpolation = aggregate(found, label_of);
     def.issues.splice(0..0, interpolation);
+    def.networks = body.get("networks").cloned();
+    def.endpoint_mode = deploy
+        .and_then(|d| d.get("endpoint_mode"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     def.name = name;
     def.deploy_labels = deploy_labels;
     def.container_labels = container_labels;

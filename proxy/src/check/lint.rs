@@ -4,20 +4,32 @@
 
 use std::collections::BTreeMap;
 
+use serde_yaml_ng::Mapping;
+
 use super::compose::ServiceDef;
 use super::labels::{is_proxy_key, Label};
+use super::networks;
 use super::report::{Issue, ServiceReport, Status};
 use super::summary;
 use crate::config::DynamicConfig;
 use crate::provider::labels::{self as engine, LabelIssue, LabelSettings};
 
-/// Checks one service of stack `stack`.
+/// The stack a service belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Stack<'a> {
+    /// The stack name.
+    pub name: &'a str,
+    /// The file's top-level `networks` (`None` for fragments: not checked).
+    pub networks: Option<&'a Mapping>,
+}
+
+/// Checks one service of `stack`.
 pub fn service(
     def: &ServiceDef,
-    stack: &str,
+    stack: Stack<'_>,
     settings: &LabelSettings,
 ) -> (ServiceReport, Option<DynamicConfig>) {
-    let swarm_name = format!("{stack}_{}", def.name);
+    let swarm_name = format!("{}_{}", stack.name, def.name);
     let mut report = ServiceReport {
         name: def.name.clone(),
         swarm_name: swarm_name.clone(),
@@ -42,6 +54,11 @@ pub fn service(
             );
         }
     }
+    let attached = stack.networks.map(|declared| {
+        let (names, issues) = networks::attached(def, declared, stack.name);
+        report.issues.extend(issues);
+        names
+    });
     if !def.deploy_labels.iter().any(|l| is_proxy_key(&l.key)) {
         report.reason = Some("no traefik labels under `deploy.labels`".into());
         return (report, None);
@@ -77,6 +94,17 @@ pub fn service(
                 .extend(labeled.warnings.iter().map(|i| issue(i, line_of(&i.label))));
             summary::fill(&mut report, &labeled.config, settings.provider);
             default_rules(&mut report, &labels, settings);
+            if let Some(attached) = attached.filter(|a| !a.is_empty()) {
+                match networks::reachable(&labeled, def, &attached, stack.name, settings) {
+                    Ok(()) => {}
+                    Err(issues) if issues.is_empty() => {
+                        report.issues.push(networks::ambiguous(&attached, settings));
+                    }
+                    Err(issues) => report
+                        .issues
+                        .extend(issues.iter().map(|i| issue(i, line_of(&i.label)))),
+                }
+            }
             (report, Some(labeled.config))
         }
     }

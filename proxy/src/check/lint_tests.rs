@@ -11,8 +11,12 @@ fn lint_with(text: &str, settings: &LabelSettings) -> Vec<ServiceReport> {
     let loaded = compose::load(text, &Variables::new());
     let mut reports = Vec::new();
     let mut configs = Vec::new();
+    let stack = Stack {
+        name: "st",
+        networks: loaded.networks.as_ref(),
+    };
     for def in &loaded.services {
-        let (report, config) = service(def, "st", settings);
+        let (report, config) = service(def, stack, settings);
         if let Some(config) = config {
             configs.push((report.swarm_name.clone(), config));
         }

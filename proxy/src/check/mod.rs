@@ -14,6 +14,7 @@ pub mod interpolate;
 pub mod labels;
 mod lines;
 mod lint;
+mod networks;
 mod refs;
 pub mod render;
 pub mod report;
@@ -157,8 +158,12 @@ pub fn check_file(path: &Path, opts: &Options) -> FileReport {
         None => (stack_from_dir(path), StackSource::Directory),
     };
     let mut configs = Vec::new();
+    let ctx = lint::Stack {
+        name: &stack,
+        networks: loaded.networks.as_ref(),
+    };
     for def in &loaded.services {
-        let (service, config) = lint::service(def, &stack, &opts.settings);
+        let (service, config) = lint::service(def, ctx, &opts.settings);
         if let Some(config) = config {
             configs.push((service.swarm_name.clone(), config));
         }
