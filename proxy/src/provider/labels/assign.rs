@@ -9,34 +9,9 @@ use crate::config::dynamic::{LoadBalancer, Router, Server, Service};
 use crate::config::DynamicConfig;
 use crate::rules::Rule;
 
+use super::decode::Origins;
 use super::template::render_default_rule;
 use super::{layer4, normalize, IssueKind, Issues, LabelSettings};
-
-/// Where each decoded key came from: label paths (after the prefix, lowercase) and
-/// the label keys as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Origins(Vec<(String, String)>);
-
-impl Origins {
-    /// Records that `path` (`http.routers.web.rule`) was written as `key`.
-    pub(crate) fn add(&mut self, path: &str, key: &str) {
-        self.0.push((path.to_ascii_lowercase(), key.to_string()));
-    }
-
-    /// The label that set `path`, or the last one under it (keys compared ignoring case).
-    pub(crate) fn find(&self, path: &str) -> Option<&str> {
-        let path = path.to_ascii_lowercase();
-        let exact = self.0.iter().rev().find(|(p, _)| *p == path);
-        exact
-            .or_else(|| {
-                self.0.iter().rev().find(|(p, _)| {
-                    p.strip_prefix(path.as_str())
-                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-                })
-            })
-            .map(|(_, key)| key.as_str())
-    }
-}
 
 /// A workload's configuration as decoded from its labels, before assignment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -253,31 +228,5 @@ fn ports(built: &mut Built, ctx: &Context<'_>, issues: &mut Issues) {
             }
             None => {}
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_find_exact_then_under() {
-        let mut o = Origins::default();
-        o.add("http.routers.Web.rule", "traefik.http.routers.Web.rule");
-        o.add(
-            "http.routers.Web.tls.domains[0].main",
-            "traefik.http.routers.Web.tls.domains[0].main",
-        );
-        o.add("http.routers.Web.rule", "wharf.http.routers.Web.rule");
-        assert_eq!(
-            o.find("http.routers.web.RULE"),
-            Some("wharf.http.routers.Web.rule")
-        );
-        assert_eq!(
-            o.find("http.routers.Web.tls.domains"),
-            Some("traefik.http.routers.Web.tls.domains[0].main")
-        );
-        assert_eq!(o.find("http.routers.We"), None);
     }
 }

@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::tree::Tree;
 
-use super::assign::{Built, Origins};
-use super::v2::{sections, tree_error, unknown_key, valid_name};
+use super::assign::Built;
+use super::decode::{sections, tree_error, unknown_key, valid_name, Origins};
 use super::{IssueKind, Issues};
 
 const TCP_ROUTER: &[&str] = &[

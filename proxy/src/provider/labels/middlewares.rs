@@ -3,13 +3,14 @@
 //! spelled as Traefik spells them; values are kept as strings for the route table to
 //! read, as with every other provider.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::config::dynamic::Middleware;
 use crate::config::tree::{nearest, Tree};
 
-use super::assign::Origins;
-use super::v2::{replace_segment, tree_error, unknown_key};
+use super::decode::{replace_segment, tree_error, unknown_key, Origins};
 use super::{IssueKind, Issues};
 
 /// Traefik v3's HTTP middleware types and their top-level options. `None`: any
@@ -149,7 +150,7 @@ pub(crate) fn decode(
     issues: &mut Issues,
 ) -> Option<Middleware> {
     let types: Vec<&str> = CATALOGUE.iter().map(|(t, _)| *t).collect();
-    let Tree::Map(map) = node else {
+    let Tree::Map(written) = node else {
         issues.error(
             origins.find(base),
             IssueKind::InvalidValue,
@@ -157,6 +158,16 @@ pub(crate) fn decode(
         );
         return None;
     };
+    // `redirectRegex.permanent` and `redirectregex.regex` are the same type.
+    let mut map: BTreeMap<String, Tree> = BTreeMap::new();
+    for (key, value) in written {
+        match map.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned() {
+            Some(k) => map.entry(k).or_default().merge(value.clone()),
+            None => {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
     if map.len() != 1 {
         let written: Vec<&str> = map.keys().map(String::as_str).collect();
         issues.error(
@@ -291,6 +302,15 @@ mod tests {
             IssueKind::UnknownKey {
                 suggestion: Some("traefik.http.middlewares.m.redirectScheme.scheme".into())
             }
+        );
+        let (mw, _) = decode_labels(&[
+            ("redirectRegex.permanent", "true"),
+            ("redirectregex.regex", "^a"),
+            ("redirectregex.replacement", "b"),
+        ]);
+        assert_eq!(
+            serde_json::to_value(mw.unwrap()).unwrap(),
+            json!({"redirectRegex": {"permanent": "true", "regex": "^a", "replacement": "b"}})
         );
         let (_, mut issues) = decode_labels(&[("basicauth.user", "a:b")]);
         let e = issues.check().unwrap_err().remove(0);

@@ -29,6 +29,7 @@
 
 mod assign;
 mod constraints;
+mod decode;
 mod keys;
 mod layer4;
 mod merge;
@@ -402,5 +403,6 @@ impl Issues {
     }
 }
 
+#[cfg(test)]
 #[cfg(test)]
 mod tests;

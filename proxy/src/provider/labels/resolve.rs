@@ -130,11 +130,7 @@ fn choose_network(
     } else {
         w.networks.join(", ")
     };
-    let label_name = if s.swarm_mode {
-        "traefik.swarm.network"
-    } else {
-        "traefik.docker.network"
-    };
+    let label_name = format!("traefik.{}.network", s.provider);
     if let Some(want) = wanted {
         let found = find(want);
         if found.is_none() {

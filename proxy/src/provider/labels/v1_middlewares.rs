@@ -261,12 +261,18 @@ fn headers(p: &Props<'_>, issues: &mut Issues) -> Option<Map<String, Value>> {
         let lower = rest.to_ascii_lowercase();
         let Some((_, name, kind)) = HEADERS.iter().find(|(v1, _, _)| *v1 == lower) else {
             let near = crate::config::tree::nearest(&lower, HEADERS.iter().map(|(v1, _, _)| *v1));
-            let hint = near
-                .map(|n| format!(" (did you mean `{n}`?)"))
+            let base = e
+                .key
+                .get(..e.key.len().saturating_sub(rest.len()))
+                .unwrap_or_default();
+            let suggestion = near.map(|n| format!("{base}{n}"));
+            let hint = suggestion
+                .as_ref()
+                .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             issues.warn(
                 Some(&e.key),
-                IssueKind::UnknownKey { suggestion: None },
+                IssueKind::UnknownKey { suggestion },
                 format!("unknown v1 header option, ignored{hint}"),
             );
             continue;

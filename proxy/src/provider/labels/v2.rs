@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 use serde::de::DeserializeOwned;
 
 use crate::config::dynamic::{Router, Server, Service};
-use crate::config::tree::{nearest, Shape, Tree, TreeError};
+use crate::config::tree::{Shape, Tree};
 
-use super::assign::{Built, Origins};
+use super::assign::Built;
+use super::decode::{sections, tree_error, unknown_key, valid_name, Origins};
 use super::keys::Entry;
 use super::{layer4, middlewares, IssueKind, Issues};
 
@@ -75,81 +76,6 @@ fn flat_tree(
     ok.then_some(tree)
 }
 
-/// The entries of the map at the top of a family, matched case-insensitively
-/// against `known`; a section written in several spellings is merged name by name.
-pub(crate) fn sections(
-    tree: &Tree,
-    family: &str,
-    known: &[&str],
-    origins: &Origins,
-    issues: &mut Issues,
-) -> BTreeMap<String, BTreeMap<String, Tree>> {
-    let mut out: BTreeMap<String, BTreeMap<String, Tree>> = BTreeMap::new();
-    let Tree::Map(top) = tree else {
-        return out;
-    };
-    for (key, node) in top {
-        let Some(section) = known.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
-            unknown_key(&format!("{family}.{key}"), key, known, origins, issues);
-            continue;
-        };
-        match node {
-            Tree::Map(items) => {
-                let merged = out.entry(section.to_string()).or_default();
-                for (name, item) in items {
-                    match merged.get_mut(name) {
-                        Some(have) => have.merge(item.clone()),
-                        None => {
-                            merged.insert(name.clone(), item.clone());
-                        }
-                    }
-                }
-            }
-            _ => issues.error(
-                origins.find(&format!("{family}.{key}")),
-                IssueKind::InvalidValue,
-                format!("`{key}` must be followed by a name"),
-            ),
-        }
-    }
-    out
-}
-
-/// Reports an unknown key at `path`, suggesting the nearest of `known`.
-pub(crate) fn unknown_key(
-    path: &str,
-    key: &str,
-    known: &[&str],
-    origins: &Origins,
-    issues: &mut Issues,
-) {
-    let label = origins.find(path);
-    let suggestion = nearest(key, known.iter().copied())
-        .and_then(|near| label.map(|l| replace_segment(l, key, near)));
-    let hint = suggestion
-        .as_ref()
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default();
-    issues.error(
-        label,
-        IssueKind::UnknownKey { suggestion },
-        format!("unknown key `{key}`{hint}"),
-    );
-}
-
-/// `label` with its segment spelled `old` (the last one that is) replaced by `new`.
-pub(crate) fn replace_segment(label: &str, old: &str, new: &str) -> String {
-    let parts: Vec<&str> = label.split('.').collect();
-    match parts.iter().rposition(|p| p.eq_ignore_ascii_case(old)) {
-        Some(i) => {
-            let mut parts: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
-            parts[i] = new.to_string();
-            parts.join(".")
-        }
-        None => label.to_string(),
-    }
-}
-
 fn http(tree: &Tree, built: &mut Built, issues: &mut Issues) {
     let known = ["routers", "services", "middlewares"];
     let sections = sections(tree, "http", &known, &built.origins, issues);
@@ -180,19 +106,6 @@ fn http(tree: &Tree, built: &mut Built, issues: &mut Issues) {
             }
         }
     }
-}
-
-/// Names must not contain `@` (it separates the provider in references).
-pub(crate) fn valid_name(name: &str, base: &str, origins: &Origins, issues: &mut Issues) -> bool {
-    if name.contains('@') {
-        issues.error(
-            origins.find(base),
-            IssueKind::InvalidName,
-            format!("name `{name}` must not contain `@` (it is reserved for `name@provider` references)"),
-        );
-        return false;
-    }
-    true
 }
 
 fn router_shape() -> &'static Shape {
@@ -237,36 +150,6 @@ fn decode<T: DeserializeOwned>(
     }
 }
 
-/// Reports a deserialization error at the label it comes from.
-pub(crate) fn tree_error(base: &str, e: &TreeError, origins: &Origins, issues: &mut Issues) {
-    // Labels write `loadbalancer.server.*` for the first element of `servers`.
-    let path = e.path.replace("servers[0]", "server");
-    let full = if path.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}.{path}")
-    };
-    let label = origins.find(&full);
-    let unknown = e.message.starts_with("unknown key");
-    let suggestion = match (&e.suggestion, label) {
-        (Some(near), Some(label)) if unknown => {
-            let written = path.rsplit('.').next().unwrap_or_default();
-            Some(replace_segment(label, written, near))
-        }
-        _ => None,
-    };
-    let hint = suggestion
-        .as_ref()
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default();
-    let kind = if unknown {
-        IssueKind::UnknownKey { suggestion }
-    } else {
-        IssueKind::InvalidValue
-    };
-    issues.error(label, kind, format!("{}{hint}", e.message));
-}
-
 /// A service: `loadbalancer.server.*` is the template of every server.
 fn service(node: &Tree, base: &str, built: &mut Built, issues: &mut Issues) -> Option<Service> {
     let mut node = node.clone();
@@ -304,6 +187,13 @@ fn service(node: &Tree, base: &str, built: &mut Built, issues: &mut Issues) -> O
     }
     let mut service: Service = decode(&node, service_shape(), base, built, issues)?;
     if let Some(lb) = &mut service.load_balancer {
+        if lb.sticky.as_ref().is_some_and(|s| s.cookie.is_none()) {
+            issues.warn(
+                built.origins.find(&format!("{base}.loadbalancer.sticky")),
+                IssueKind::Ignored,
+                "`sticky` without `sticky.cookie` enables nothing (as in Traefik); set `sticky.cookie=true`",
+            );
+        }
         if lb.servers.is_empty() {
             lb.servers.push(Server::default());
         }

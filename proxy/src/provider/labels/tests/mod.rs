@@ -115,6 +115,29 @@ fn wharf_prefix_reads_the_same_tree_and_wins() {
 }
 
 #[test]
+fn sticky_without_cookie_is_reported() {
+    let l = parse(
+        "vote_result",
+        &[
+            (
+                "traefik.http.services.result.loadbalancer.server.port",
+                "80",
+            ),
+            ("traefik.http.services.result.loadbalancer.sticky", "true"),
+        ],
+    );
+    let lb = l.config.http.services["result"]
+        .load_balancer
+        .as_ref()
+        .unwrap();
+    assert_eq!(lb.sticky.as_ref().unwrap().cookie, None);
+    assert_eq!(
+        l.warnings[0].label.as_deref(),
+        Some("traefik.http.services.result.loadbalancer.sticky")
+    );
+}
+
+#[test]
 fn no_labels_gives_default_router_and_service() {
     let l = parse(
         "shop_api",

@@ -310,3 +310,24 @@ fn v2_labels_win_over_v1_labels() {
         Some("traefik.frontend.rule")
     );
 }
+
+#[test]
+fn v1_rules_with_modifiers_keep_v1_syntax() {
+    let l = parse(
+        "api",
+        &[
+            ("traefik.port", "8000"),
+            (
+                "traefik.frontend.rule",
+                "Host:api.example.org;PathPrefixStrip:/v1",
+            ),
+        ],
+    );
+    let r = &l.config.http.routers["api"];
+    assert_eq!(r.rule, "Host:api.example.org;PathPrefixStrip:/v1");
+    assert_eq!(r.rule_syntax, Some(RuleSyntax::V1));
+    assert!(
+        r.middlewares.is_empty(),
+        "the route table applies v1 modifiers"
+    );
+}
