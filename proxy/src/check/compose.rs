@@ -7,9 +7,11 @@
 //! `image`, `deploy` or `labels`) is read as a fragment of a `services:` section;
 //! any other YAML file is skipped.
 
+use std::collections::BTreeSet;
+
 use serde_yaml_ng::{Mapping, Value};
 
-use super::interpolate::Variables;
+use super::interpolate::{Finding, Variables};
 use super::labels::{self, Label};
 use super::lines::{service_lines, Lines, Span};
 use super::report::{FileKind, Issue};
@@ -53,6 +55,12 @@ pub struct ServiceDef {
     pub networks: Option<Value>,
     /// `deploy.endpoint_mode`.
     pub endpoint_mode: Option<String>,
+    /// Keys of `deploy.labels` written with a required variable that is not set:
+    /// their value holds the variable's name instead, so what they produce is not
+    /// what would be deployed.
+    pub placeholder_labels: BTreeSet<String>,
+    /// Whether `networks` uses a required variable that is not set.
+    pub placeholder_networks: bool,
 }
 
 /// Reads one file's text.
@@ -236,6 +244,18 @@ fn service(
         })?;
         Some((labels[i].key.clone(), lines.get(i).copied().flatten()))
     };
+    for (path, _) in found
+        .iter()
+        .filter(|(_, f)| matches!(f, Finding::Required { .. }))
+    {
+        if path.starts_with(&format!("{base}.networks")) {
+            def.placeholder_networks = true;
+        }
+        if path.starts_with(&deploy_path) {
+            def.placeholder_labels
+                .extend(label_of(path).map(|(key, _)| key));
+        }
+    }
     let interpolation = aggregate(found, label_of);
     def.issues.splice(0..0, interpolation);
     def.networks = body.get("networks").cloned();

@@ -9,7 +9,7 @@ use serde_yaml_ng::Mapping;
 use super::compose::ServiceDef;
 use super::labels::{is_proxy_key, Label};
 use super::networks;
-use super::report::{Issue, ServiceReport, Status};
+use super::report::{Issue, ServiceReport, Severity, Status};
 use super::summary;
 use crate::config::DynamicConfig;
 use crate::provider::labels::{self as engine, LabelIssue, LabelSettings};
@@ -54,11 +54,14 @@ pub fn service(
             );
         }
     }
-    let attached = stack.networks.map(|declared| {
-        let (names, issues) = networks::attached(def, declared, stack.name);
-        report.issues.extend(issues);
-        names
-    });
+    let attached = stack
+        .networks
+        .filter(|_| !def.placeholder_networks)
+        .map(|declared| {
+            let (names, issues) = networks::attached(def, declared, stack.name);
+            report.issues.extend(issues);
+            names
+        });
     if !def.deploy_labels.iter().any(|l| is_proxy_key(&l.key)) {
         report.reason = Some("no traefik labels under `deploy.labels`".into());
         return (report, None);
@@ -72,13 +75,12 @@ pub fn service(
         key.as_deref()
             .and_then(|k| line(k, &def.deploy_labels, &def.deploy_lines))
     };
+    let issue = |i: &LabelIssue| placeholder_aware(issue(i, line_of(&i.label)), def);
     match engine::parse_workload(&swarm_name, &labels, settings) {
         Err(issues) => {
             report.status = Status::Invalid;
             report.reason = Some("the labels are rejected: the proxy ignores this service".into());
-            report
-                .issues
-                .extend(issues.iter().map(|i| issue(i, line_of(&i.label))));
+            report.issues.extend(issues.iter().map(issue));
             (report, None)
         }
         Ok(None) => {
@@ -89,20 +91,21 @@ pub fn service(
             report.status = Status::Exposed;
             report.network = labeled.network.clone().or_else(|| settings.network.clone());
             report.lbswarm = labeled.lbswarm;
-            report
-                .issues
-                .extend(labeled.warnings.iter().map(|i| issue(i, line_of(&i.label))));
+            report.issues.extend(labeled.warnings.iter().map(issue));
             summary::fill(&mut report, &labeled.config, settings.provider);
             default_rules(&mut report, &labels, settings);
-            if let Some(attached) = attached.filter(|a| !a.is_empty()) {
+            let network_placeholder = def
+                .placeholder_labels
+                .iter()
+                .any(|k| k.to_ascii_lowercase().ends_with(".network"));
+            let attached = attached.filter(|a| !a.is_empty() && !network_placeholder);
+            if let Some(attached) = attached {
                 match networks::reachable(&labeled, def, &attached, stack.name, settings) {
                     Ok(()) => {}
                     Err(issues) if issues.is_empty() => {
                         report.issues.push(networks::ambiguous(&attached, settings));
                     }
-                    Err(issues) => report
-                        .issues
-                        .extend(issues.iter().map(|i| issue(i, line_of(&i.label)))),
+                    Err(issues) => report.issues.extend(issues.iter().map(issue)),
                 }
             }
             (report, Some(labeled.config))
@@ -189,6 +192,22 @@ fn default_rules(report: &mut ServiceReport, labels: &BTreeMap<String, String>, 
             )));
         }
     }
+}
+
+/// An error about a label whose value holds an unset variable's name is a
+/// consequence of that variable, reported already: it becomes a warning.
+fn placeholder_aware(mut issue: Issue, def: &ServiceDef) -> Issue {
+    let from_placeholder = issue
+        .label
+        .as_ref()
+        .is_some_and(|l| def.placeholder_labels.contains(l));
+    if from_placeholder && issue.severity == Severity::Error {
+        issue.severity = Severity::Warning;
+        issue.message.push_str(
+            " (the label holds an unset variable's name: check again with the variable set)",
+        );
+    }
+    issue
 }
 
 fn issue(i: &LabelIssue, line: Option<usize>) -> Issue {

@@ -210,3 +210,31 @@ services:
         );
     }
 }
+
+#[test]
+fn unset_required_variables_do_not_cascade() {
+    let reports = lint(
+        "\
+services:
+  web:
+    networks: [\"${NET?network}\"]
+    deploy:
+      labels:
+        - traefik.docker.network=${NET?network}
+        - traefik.http.services.web.loadbalancer.server.port=${PORT?port}
+networks:
+  public:
+    external: true
+",
+    );
+    let errors = messages(&reports[0], Severity::Error);
+    // Only the variables themselves are errors.
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("required variable")));
+    let warnings = messages(&reports[0], Severity::Warning);
+    assert!(!warnings.is_empty());
+    assert!(
+        warnings.iter().all(|w| w.contains("unset variable's name")),
+        "{warnings:?}"
+    );
+}
