@@ -132,13 +132,18 @@ fn errors_name_service_label_and_line_and_fail() {
         &out,
         &[
             "service web -> errors_web",
-            "warning line 6  traefik.enable: container label ignored in Swarm mode",
-            "error   line 9  traefik.http.routers.web.rule: router `web` dropped: invalid rule",
+            "warning line 6   traefik.enable: container label ignored in Swarm mode",
+            "error   line 9   traefik.http.routers.web.rule: router `web` dropped: invalid rule",
             "unmatched `)`",
+            "error   line 12  traefik.http.services.web.loadbalancer.server.port: \
+             `traefik.http.services.web.loadbalancer.server.port=80` is listed twice",
             "service admin -> errors_admin: INVALID",
             "has no port",
             "traefik.http.services.errors-admin.loadbalancer.server.port",
-            "2 errors, 1 warning",
+            "service api -> errors_api",
+            "error   line 22  traefik.enable: the value is the boolean true: \
+             `docker stack deploy` accepts only strings, numbers or null here; quote it ('true')",
+            "4 errors, 1 warning",
         ],
     );
 }
@@ -273,9 +278,9 @@ fn json_output() {
     let summary = &report["summary"];
     assert_eq!(summary["files"], 2);
     assert_eq!(summary["stack_files"], 2);
-    assert_eq!(summary["errors"], 2);
+    assert_eq!(summary["errors"], 4);
     assert_eq!(summary["warnings"], 1);
-    assert_eq!(summary["routers"], 2);
+    assert_eq!(summary["routers"], 3);
 
     let v2 = &report["files"][0];
     assert!(v2["path"]

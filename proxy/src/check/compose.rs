@@ -43,11 +43,11 @@ pub struct ServiceDef {
     pub line: Option<usize>,
     /// `deploy.labels`: what the Swarm provider reads.
     pub deploy_labels: Vec<Label>,
-    /// Lines of `deploy_labels`, same order.
+    /// Lines of the `deploy.labels` entries as written, by [`Label::pos`].
     pub deploy_lines: Vec<Option<usize>>,
     /// Container-level `labels` (ignored by the Swarm provider).
     pub container_labels: Vec<Label>,
-    /// Lines of `container_labels`, same order.
+    /// Lines of the `labels` entries as written, by [`Label::pos`].
     pub container_lines: Vec<Option<usize>>,
     /// Problems found while reading it.
     pub issues: Vec<Issue>,
@@ -242,7 +242,10 @@ fn service(
             Some(i) => rest == format!("[{i}]"),
             None => rest == format!(".{}", l.key),
         })?;
-        Some((labels[i].key.clone(), lines.get(i).copied().flatten()))
+        Some((
+            labels[i].key.clone(),
+            lines.get(labels[i].pos).copied().flatten(),
+        ))
     };
     for (path, _) in found
         .iter()
@@ -299,11 +302,11 @@ const DEPLOY_KEYS: [&str; 9] = [
 ];
 
 fn label_issue(p: labels::LabelProblem, labels: &[Label], lines: &[Option<usize>]) -> Issue {
-    let line = p
-        .label
-        .as_ref()
-        .and_then(|k| labels.iter().position(|l| &l.key == k))
-        .and_then(|i| lines.get(i).copied().flatten());
+    let pos = p.pos.or_else(|| {
+        let key = p.label.as_ref()?;
+        labels.iter().find(|l| &l.key == key).map(|l| l.pos)
+    });
+    let line = pos.and_then(|i| lines.get(i).copied().flatten());
     let issue = if p.error {
         Issue::error(p.message)
     } else {

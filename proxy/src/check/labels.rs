@@ -1,6 +1,11 @@
 //! Labels as compose writes them: a list (`- "key=value"`, `- key=value`; the value
 //! may contain `=`; `- key` alone is an empty value) or a map (`key: value`, where
 //! numbers and booleans become strings and an empty value is an empty string).
+//!
+//! `docker stack deploy` validates labels against the compose file schema (v3):
+//! list items must be strings and must not repeat, map values must be strings,
+//! numbers or null. A boolean map value (`traefik.enable: true`) or a repeated list
+//! item is therefore an error, although `docker compose` accepts booleans.
 
 use serde_yaml_ng::Value;
 
@@ -13,6 +18,8 @@ pub struct Label {
     pub value: String,
     /// Position in the list, or `None` in map form.
     pub index: Option<usize>,
+    /// Position in the list or map as written, counting entries that were skipped.
+    pub pos: usize,
 }
 
 /// A problem with one label entry.
@@ -24,6 +31,8 @@ pub struct LabelProblem {
     pub message: String,
     /// Whether `docker stack deploy` would refuse the file.
     pub error: bool,
+    /// Position of the entry in the list or map as written, when known.
+    pub pos: Option<usize>,
 }
 
 /// Reads a `labels` value in list or map form; `None` (absent or empty) gives no labels.
@@ -34,41 +43,75 @@ pub fn read(value: Option<&Value>) -> (Vec<Label>, Vec<LabelProblem>) {
         None | Some(Value::Null) => {}
         Some(Value::Sequence(items)) => {
             for (index, item) in items.iter().enumerate() {
-                let Some(text) = scalar(item) else {
+                let Value::String(text) = item else {
+                    let shown = scalar(item)
+                        .map(|s| format!(" (`{s}`)"))
+                        .unwrap_or_default();
                     problems.push(LabelProblem {
                         label: None,
-                        message: format!("label #{} is not a `key=value` string", index + 1),
+                        message: format!(
+                            "label #{} is not a `key=value` string{shown}; quote it",
+                            index + 1
+                        ),
                         error: true,
+                        pos: Some(index),
                     });
                     continue;
                 };
-                let (key, value) = text.split_once('=').unwrap_or((&text, ""));
+                if items[..index].contains(item) {
+                    problems.push(LabelProblem {
+                        label: Some(text.split('=').next().unwrap_or_default().to_string()),
+                        message: format!(
+                            "`{text}` is listed twice: `docker stack deploy` rejects repeated \
+                             list items (\"array items must be unique\"); remove one"
+                        ),
+                        error: true,
+                        pos: Some(index),
+                    });
+                    continue;
+                }
+                let (key, value) = text.split_once('=').unwrap_or((text, ""));
                 labels.push(Label {
                     key: key.to_string(),
                     value: value.to_string(),
                     index: Some(index),
+                    pos: index,
                 });
             }
         }
         Some(Value::Mapping(map)) => {
-            for (k, v) in map {
+            for (pos, (k, v)) in map.iter().enumerate() {
                 let Some(key) = scalar(k) else {
                     problems.push(LabelProblem {
                         label: None,
                         message: "a label key is not a string".into(),
                         error: true,
+                        pos: Some(pos),
                     });
                     continue;
                 };
                 let value = match v {
                     Value::Null => Some(String::new()),
+                    Value::Bool(b) => {
+                        problems.push(LabelProblem {
+                            label: Some(key.clone()),
+                            message: format!(
+                                "the value is the boolean {b}: `docker stack deploy` accepts \
+                                 only strings, numbers or null here; quote it ('{b}')"
+                            ),
+                            error: true,
+                            pos: Some(pos),
+                        });
+                        Some(b.to_string())
+                    }
                     other => scalar(other),
                 };
                 let Some(value) = value else {
                     problems.push(LabelProblem {
                         label: Some(key),
-                        message: "the value must be a string, a number or a boolean".into(),
+                        message: "the value must be a string, a number or null".into(),
                         error: true,
+                        pos: Some(pos),
                     });
                     continue;
                 };
@@ -79,12 +122,14 @@ pub fn read(value: Option<&Value>) -> (Vec<Label>, Vec<LabelProblem>) {
                                   use the list form (`- key=value`) to put variables in keys"
                             .into(),
                         error: false,
+                        pos: Some(pos),
                     });
                 }
                 labels.push(Label {
                     key,
                     value,
                     index: None,
+                    pos,
                 });
             }
         }
@@ -92,6 +137,7 @@ pub fn read(value: Option<&Value>) -> (Vec<Label>, Vec<LabelProblem>) {
             label: None,
             message: "`labels` must be a list of `key=value` strings or a map".into(),
             error: true,
+            pos: None,
         }),
     }
     problems.extend(duplicates(&labels));
@@ -122,6 +168,7 @@ fn duplicates(labels: &[Label]) -> Vec<LabelProblem> {
                         label.value, later.value
                     ),
                     error: false,
+                    pos: Some(later.pos),
                 });
             }
         }
@@ -184,7 +231,7 @@ mod tests {
     fn map_form_turns_scalars_into_strings() {
         let v = yaml(
             r#"
-traefik.enable: true
+traefik.enable: 'true'
 traefik.http.services.s.loadbalancer.server.port: 5601
 traefik.http.services.s.loadbalancer.server.weight: 1.5
 traefik.http.routers.r.rule: Host(`a`)
@@ -207,6 +254,27 @@ empty:
     }
 
     #[test]
+    fn booleans_in_map_form_are_read_but_docker_stack_deploy_rejects_them() {
+        let (labels, problems) = read(Some(&yaml("traefik.enable: true\n")));
+        assert_eq!(pairs(&labels), vec![("traefik.enable", "true")]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].error);
+        assert_eq!(problems[0].label.as_deref(), Some("traefik.enable"));
+        assert!(problems[0].message.contains("quote it ('true')"));
+    }
+
+    #[test]
+    fn repeated_list_items_are_errors() {
+        let text = "- traefik.enable=true\n- a=b\n- \"traefik.enable=true\"\n";
+        let (labels, problems) = read(Some(&yaml(text)));
+        assert_eq!(labels.len(), 2);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].error);
+        assert_eq!(problems[0].label.as_deref(), Some("traefik.enable"));
+        assert!(problems[0].message.contains("listed twice"));
+    }
+
+    #[test]
     fn variables_in_map_keys_are_not_interpolated() {
         let v = yaml("traefik.http.routers.${STACK}.rule: Host(`a`)\n");
         let (labels, problems) = read(Some(&v));
@@ -218,8 +286,11 @@ empty:
 
     #[test]
     fn bad_shapes_are_errors() {
-        let (_, problems) = read(Some(&yaml("- a=b\n- {x: 1}\n")));
+        let (_, problems) = read(Some(&yaml("- a=b\n- {x: 1}\n- 42\n")));
         assert!(problems[0].error && problems[0].message.contains("#2"));
+        assert!(problems[1]
+            .message
+            .contains("#3 is not a `key=value` string (`42`)"));
         let (_, problems) = read(Some(&yaml("a: [1, 2]\n")));
         assert!(problems[0].error && problems[0].label.as_deref() == Some("a"));
         let (_, problems) = read(Some(&yaml("just a string\n")));
@@ -232,8 +303,8 @@ empty:
 
     #[test]
     fn duplicates_with_different_values_warn() {
-        let (labels, problems) = read(Some(&yaml("- a=1\n- b=2\n- a=1\n- b=3\n")));
-        assert_eq!(labels.len(), 4);
+        let (labels, problems) = read(Some(&yaml("- a=1\n- b=2\n- b=3\n")));
+        assert_eq!(labels.len(), 3);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].label.as_deref(), Some("b"));
         assert!(!problems[0].error);

@@ -42,7 +42,8 @@ pub fn service(
         middlewares: Vec::new(),
         issues: def.issues.clone(),
     };
-    for (label, line) in def.container_labels.iter().zip(&def.container_lines) {
+    for label in &def.container_labels {
+        let line = def.container_lines.get(label.pos).copied().flatten();
         if is_proxy_key(&label.key) {
             report.issues.push(
                 Issue::warning(
@@ -50,7 +51,7 @@ pub fn service(
                      service's `deploy.labels`; move it there",
                 )
                 .with_label(Some(label.key.clone()))
-                .at_line(*line),
+                .at_line(line),
             );
         }
     }
@@ -220,11 +221,11 @@ fn issue(i: &LabelIssue, line: Option<usize>) -> Issue {
 
 /// The line of the label `key` (exact spelling first, then any case).
 fn line(key: &str, labels: &[Label], lines: &[Option<usize>]) -> Option<usize> {
-    let at = labels
+    let label = labels
         .iter()
-        .rposition(|l| l.key == key)
-        .or_else(|| labels.iter().rposition(|l| l.key.eq_ignore_ascii_case(key)))?;
-    lines.get(at).copied().flatten()
+        .rfind(|l| l.key == key)
+        .or_else(|| labels.iter().rfind(|l| l.key.eq_ignore_ascii_case(key)))?;
+    lines.get(label.pos).copied().flatten()
 }
 
 fn not_exposed_reason(labels: &BTreeMap<String, String>, settings: &LabelSettings) -> String {

@@ -100,6 +100,11 @@ pub fn run(paths: &[PathBuf], opts: &Options) -> Result<Report, CheckError> {
         ..Report::default()
     };
     refs::check(&mut report.files, opts.settings.provider);
+    for file in &mut report.files {
+        for svc in &mut file.services {
+            svc.issues.sort_by_key(|i| (i.line.is_none(), i.line));
+        }
+    }
     report.summarize();
     Ok(report)
 }

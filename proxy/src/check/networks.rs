@@ -202,6 +202,7 @@ networks:
                     key: k.to_string(),
                     value: v.to_string(),
                     index: None,
+                    pos: 0,
                 })
                 .collect(),
             ..ServiceDef::default()

@@ -204,7 +204,7 @@ pub struct ServiceReport {
     pub services: Vec<ServiceSummary>,
     /// Middlewares defined by the labels.
     pub middlewares: Vec<MiddlewareSummary>,
-    /// Problems, in label order.
+    /// Problems, by line (those without a line last).
     pub issues: Vec<Issue>,
 }
 
