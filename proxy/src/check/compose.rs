@@ -208,7 +208,7 @@ fn service(
     }
     let deploy = body.get("deploy");
     match deploy {
-        Some(Value::Mapping(m)) => def.issues.extend(unknown_deploy_keys(m)),
+        Some(Value::Mapping(m)) => def.issues.extend(unknown_deploy_keys(m, lines, span)),
         Some(Value::Null) | None => {}
         Some(_) => def
             .issues
@@ -274,16 +274,18 @@ fn service(
 
 /// Keys of `deploy` that `docker stack deploy` rejects: often a service or
 /// `labels` indented one level too deep.
-fn unknown_deploy_keys(deploy: &Mapping) -> Vec<Issue> {
+fn unknown_deploy_keys(deploy: &Mapping, lines: &Lines, span: Span) -> Vec<Issue> {
     deploy
         .keys()
         .map(key_text)
         .filter(|k| !DEPLOY_KEYS.contains(&k.as_str()) && !k.starts_with("x-"))
         .map(|k| {
+            let line = lines.find_key(&k, span.start).filter(|l| *l < span.end);
             Issue::error(format!(
                 "`deploy` has no key `{k}`: `docker stack deploy` rejects the file \
                  (is it indented too far?)"
             ))
+            .at_line(line.map(|l| l + 1))
         })
         .collect()
 }

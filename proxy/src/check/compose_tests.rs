@@ -226,4 +226,5 @@ services:
     assert_eq!(web.issues.len(), 1);
     assert_eq!(web.issues[0].severity, Severity::Error);
     assert!(web.issues[0].message.contains("`other-service`"));
+    assert_eq!(web.issues[0].line, Some(6));
 }
