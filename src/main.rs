@@ -1,10 +1,14 @@
 //! The `wharf` binary: a Traefik-compatible edge proxy and certificate manager.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use wharf_proxy::check;
+use wharf_proxy::config::dynamic::RuleSyntax;
 use wharf_proxy::config::{load, StaticConfig};
 
 const AFTER_HELP: &str = "\
@@ -48,12 +52,79 @@ enum Command {
         )]
         flags: Vec<String>,
     },
+    /// Check stack files offline: interpolation, labels, and the routers they make.
+    #[command(after_help = check_help())]
+    Check(CheckArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// `wharf check` arguments.
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Stack files, or directories to search for `*.yml` and `*.yaml` files.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    paths: Vec<PathBuf>,
+    /// Variables for interpolation, in compose's `.env` syntax (repeatable; later
+    /// files win). They win over the process environment.
+    #[arg(long = "env-file", value_name = "F")]
+    env_files: Vec<PathBuf>,
+    /// Print the report as JSON (schema below).
+    #[arg(long)]
+    json: bool,
+    /// Stack name for Swarm service names (`<stack>_<service>`); default: each
+    /// file's directory name.
+    #[arg(long, value_name = "NAME")]
+    stack: Option<String>,
+    /// The provider's default network (Traefik's `providers.swarm.network`).
+    #[arg(long = "provider-network", value_name = "NET")]
+    provider_network: Option<String>,
+    /// Expose services without `traefik.enable=true` (Traefik's `exposedByDefault`).
+    #[arg(
+        long = "exposed-by-default",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    exposed_by_default: bool,
+    /// Traefik constraints, e.g. ``Label(`traefik.constraint-label`, `public`)``.
+    #[arg(long, value_name = "EXPR")]
+    constraints: Option<String>,
+    /// Syntax of rules whose router sets no `ruleSyntax` (Traefik's `core.defaultRuleSyntax`).
+    #[arg(long = "default-rule-syntax", value_name = "v2|v3", default_value = "v3", value_parser = parse_syntax)]
+    default_rule_syntax: RuleSyntax,
+    /// Also list services without traefik labels and files that are not stack files.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn check_help() -> String {
+    format!(
+        "\
+Reads stack files as `docker stack deploy` does and the labels as Traefik's Swarm
+provider does (swarm mode, prefixes `traefik` and `wharf`, Traefik's defaults).
+Interpolation: `$VAR`, `${{VAR}}`, `${{VAR:-default}}`, `${{VAR-default}}`, `${{VAR:?error}}`,
+`${{VAR?error}}`, `${{VAR:+alt}}`, `${{VAR+alt}}`, `$$`; variables come from --env-file, then
+the environment. Exit status: 1 when an error is found, else 0.
+
+{}",
+        check::report::SCHEMA
+    )
+}
+
+fn parse_syntax(s: &str) -> Result<RuleSyntax, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "v2" => Ok(RuleSyntax::V2),
+        "v3" => Ok(RuleSyntax::V3),
+        _ => Err(format!("expected v2 or v3, found {s:?}")),
+    }
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let flags = match cli.command {
         Some(Command::Proxy { flags }) => flags,
+        Some(Command::Check(args)) => return run_check(args),
         None => cli.flags,
     };
     let cfg = load::load(&flags, std::env::vars())
@@ -68,6 +139,37 @@ fn main() -> anyhow::Result<()> {
         wharf_proxy::runtime::run(cfg, shutdown_signal())
             .await
             .context("wharf stopped with an error")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf check`: prints the report; exit status 1 when it has an error.
+fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let process = check::interpolate::Variables::from_sources(std::env::vars(), []);
+    let mut from_files = Vec::new();
+    for path in &args.env_files {
+        from_files.extend(check::envfile::read(path, &process)?);
+    }
+    let mut settings = wharf_proxy::provider::labels::LabelSettings::swarm();
+    settings.exposed_by_default = args.exposed_by_default;
+    settings.constraints = args.constraints;
+    settings.network = args.provider_network;
+    settings.default_rule_syntax = args.default_rule_syntax;
+    let opts = check::Options {
+        variables: check::interpolate::Variables::from_sources(from_files, std::env::vars()),
+        stack: args.stack,
+        settings,
+    };
+    let report = check::run(&args.paths, &opts)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", check::render::text(&report, args.verbose));
+    }
+    Ok(if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
