@@ -43,7 +43,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            lock_ttl: Duration::from_millis(1500),
+            lock_ttl: Duration::from_secs(3),
             watch_timeout: Duration::from_secs(10),
         }
     }
