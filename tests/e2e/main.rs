@@ -12,3 +12,4 @@ mod reload;
 mod routing;
 mod selftest;
 mod shutdown;
+mod swarm;
