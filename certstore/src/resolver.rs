@@ -3,8 +3,8 @@
 //! with a generated default certificate for unknown names. No lock is taken on the
 //! handshake path.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
@@ -31,11 +31,16 @@ struct Snapshot {
     wildcard: HashMap<String, Arc<CertifiedKey>>,
 }
 
+/// Certificates of one source, each with the names it serves.
+pub type SourceEntries = Vec<(Vec<String>, Arc<CertifiedKey>)>;
+
 /// Chooses the certificate for a handshake from the current snapshot.
 #[derive(Debug)]
 pub struct CertResolver {
     snapshot: ArcSwap<Snapshot>,
     default: Arc<CertifiedKey>,
+    /// Writers' view: certificates by source (`acme`, `file`); never read on a handshake.
+    sources: Mutex<BTreeMap<String, SourceEntries>>,
 }
 
 impl CertResolver {
@@ -44,14 +49,21 @@ impl CertResolver {
         Ok(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             default: Arc::new(self_signed(provider, "WHARF DEFAULT CERT", &[])?),
+            sources: Mutex::new(BTreeMap::new()),
         })
     }
 
-    /// Replaces every certificate at once; each entry lists the names it serves
-    /// (`*.example.com` for a wildcard).
-    pub fn replace(&self, entries: Vec<(Vec<String>, Arc<CertifiedKey>)>) {
+    /// Replaces the certificates of one source (`"acme"`, `"file"`, ...) and publishes a
+    /// new snapshot. Where two sources serve the same name, the source whose name sorts
+    /// last wins, so static `file` certificates take precedence over `acme` ones.
+    pub fn set_source(&self, source: &str, entries: SourceEntries) {
+        let mut sources = match self.sources.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        sources.insert(source.to_string(), entries);
         let mut snap = Snapshot::default();
-        for (names, key) in entries {
+        for (names, key) in sources.values().flatten() {
             for name in names {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
                 match name.strip_prefix("*.") {
@@ -125,10 +137,8 @@ mod tests {
         let r = CertResolver::new(&p).unwrap();
         let a = Arc::new(self_signed(&p, "a.test", &["a.test"]).unwrap());
         let w = Arc::new(self_signed(&p, "*.w.test", &["*.w.test"]).unwrap());
-        r.replace(vec![
-            (vec!["A.test.".into()], a.clone()),
-            (vec!["*.w.test".into()], w.clone()),
-        ]);
+        r.set_source("acme", vec![(vec!["A.test.".into()], a.clone())]);
+        r.set_source("file", vec![(vec!["*.w.test".into()], w.clone())]);
         assert!(Arc::ptr_eq(&r.lookup(Some("a.test")), &a));
         assert!(Arc::ptr_eq(&r.lookup(Some("x.w.test")), &w));
         assert!(!Arc::ptr_eq(&r.lookup(Some("y.x.w.test")), &w));

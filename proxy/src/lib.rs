@@ -17,3 +17,4 @@ pub mod router;
 pub mod rules;
 pub mod runtime;
 pub mod server;
+pub mod tls;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
@@ -21,10 +20,14 @@ use crate::forward::client::{ClientSettings, Clients};
 use crate::forward::headers::TrustedPeers;
 use crate::lb::HealthRegistry;
 use crate::middleware::HttpService;
+use crate::provider::docker::{DockerProvider, ProviderKind};
 use crate::provider::{file, ProviderUpdate};
 use crate::router::{compile, CompileEnv, EntryPointSpec, RouteTable};
 use crate::server::redirect::Redirect;
 use crate::server::{self, AdminInfo, EntryPointRuntime, State};
+
+/// How long start-up waits for the Docker providers' first listing.
+const DOCKER_INITIAL_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +55,23 @@ struct Assembler {
     clients: Clients,
     health: HealthRegistry,
     internal: HashMap<String, HttpService>,
+    crypto: Arc<rustls::crypto::CryptoProvider>,
+    resolver: Arc<wharf_certstore::CertResolver>,
 }
 
 impl Assembler {
+    /// Compiles the route table and publishes the static certificates.
+    fn apply(&self, configs: &BTreeMap<&'static str, DynamicConfig>, state: &State) -> usize {
+        self.resolver.set_source(
+            "file",
+            crate::tls::static_certificates(configs, &self.crypto),
+        );
+        let table = self.compile(configs);
+        let routers = table.info.routers.len();
+        state.table.store(Arc::new(table));
+        routers
+    }
+
     fn compile(&self, configs: &BTreeMap<&'static str, DynamicConfig>) -> RouteTable {
         let env = CompileEnv {
             entrypoints: &self.entrypoints,
@@ -80,13 +97,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let resolver = Arc::new(
         wharf_certstore::CertResolver::new(&provider).map_err(|e| RunError::Tls(e.to_string()))?,
     );
-    let mut tls_config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RunError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
-    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(tls_config));
+    let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
+        .map_err(|e| RunError::Tls(e.to_string()))?;
+    let tls_config = Arc::new(tls_config);
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
     let mut runtimes = Vec::new();
@@ -123,7 +136,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             listener,
             EntryPointRuntime {
                 name: name.as_str().into(),
-                tls: (!admin).then(|| acceptor.clone()),
+                tls: (!admin).then(|| tls_config.clone()),
                 trusted,
                 read_timeout: timeouts.read_timeout.0,
                 idle_timeout: timeouts.idle_timeout.0,
@@ -151,6 +164,34 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     if cfg.providers.file.is_some() {
         providers.push("File".to_string());
     }
+    if cfg.providers.docker.is_some() {
+        providers.push("Docker".to_string());
+    }
+    if cfg.providers.swarm.is_some() {
+        providers.push("Swarm".to_string());
+    }
+    let (tx, rx) = mpsc::channel::<ProviderUpdate>(16);
+    // Docker providers: serve with their first listing when the engine answers
+    // within DOCKER_INITIAL_WAIT, otherwise start without it and fill in later.
+    let docker_sections = [
+        (ProviderKind::Docker, cfg.providers.docker.clone()),
+        (ProviderKind::Swarm, cfg.providers.swarm.clone()),
+    ];
+    let mut docker_providers = Vec::new();
+    for (kind, section) in docker_sections {
+        if let Some(section) = section {
+            docker_providers.push(DockerProvider::spawn(
+                section,
+                kind,
+                cfg.core.default_rule_syntax,
+                tx.clone(),
+            ));
+        }
+    }
+    let label_issues = docker_providers
+        .iter()
+        .map(|p| (p.name(), p.subscribe_errors()))
+        .collect();
     let state = Arc::new(State {
         table: ArcSwap::from_pointee(RouteTable::default()),
         terminating: Default::default(),
@@ -164,6 +205,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             providers,
             entrypoints: ep_views,
         },
+        challenges: None,
+        label_issues,
     });
     let assembler = Assembler {
         entrypoints: specs,
@@ -171,11 +214,12 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         clients,
         health: HealthRegistry::new(),
         internal: internal_services(Arc::downgrade(&state)),
+        crypto: provider,
+        resolver,
     };
 
     // Providers: an initial synchronous load, so wharf starts with its routes.
     let mut configs = BTreeMap::new();
-    let (tx, rx) = mpsc::channel::<ProviderUpdate>(16);
     if let Some(fp) = cfg.providers.file.clone() {
         let initial = match file::load(&fp) {
             Ok(c) => Some(c),
@@ -189,8 +233,21 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         }
         tokio::spawn(file::run(fp, initial, tx.clone()));
     }
+    let deadline = tokio::time::Instant::now() + DOCKER_INITIAL_WAIT;
+    for p in &mut docker_providers {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match p.initial(wait).await {
+            Some(c) => {
+                configs.insert(p.name(), c);
+            }
+            None => info!(
+                provider = p.name(),
+                "Docker did not answer in time; starting without its routes"
+            ),
+        }
+    }
     drop(tx);
-    state.table.store(Arc::new(assembler.compile(&configs)));
+    assembler.apply(&configs, &state);
     let throttle = cfg
         .providers
         .providers_throttle_duration
@@ -255,6 +312,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     for l in loops {
         l.abort();
     }
+    // Held until here so that their label errors stay readable while serving.
+    drop(docker_providers);
     info!("stopped");
     Ok(())
 }
@@ -308,9 +367,7 @@ async fn aggregate(
         if configs == applied {
             continue;
         }
-        let table = assembler.compile(&configs);
-        let routers = table.info.routers.len();
-        state.table.store(Arc::new(table));
+        let routers = assembler.apply(&configs, &state);
         applied = configs.clone();
         info!(routers, "configuration applied");
     }

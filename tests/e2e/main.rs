@@ -13,3 +13,4 @@ mod routing;
 mod selftest;
 mod shutdown;
 mod swarm;
+mod tls;

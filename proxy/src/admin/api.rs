@@ -4,7 +4,10 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::body::{self, Body};
-use crate::router::info::Status;
+use std::collections::BTreeMap;
+
+use crate::provider::labels::{normalize, Severity};
+use crate::router::info::{RuntimeInfo, Status};
 use crate::server::State;
 
 /// Routes an `/api...` path (already stripped of `/api`).
@@ -28,7 +31,12 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
             };
             json_response(json!({
                 "http": {
-                    "routers": count(info.routers.values().map(|r| r.status).collect()),
+                    "routers": count(
+                        routers_with_label_errors(info, state)
+                            .iter()
+                            .map(|r| if r["status"] == "disabled" { Status::Disabled } else { Status::Enabled })
+                            .collect()
+                    ),
                     "services": count(info.services.values().map(|s| s.status).collect()),
                     "middlewares": count(info.middlewares.values().map(|m| m.status).collect()),
                 },
@@ -50,11 +58,10 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
             "services": info.services.iter().map(|(n, s)| (n.clone(), s.to_json(n))).collect::<serde_json::Map<_, _>>(),
             "middlewares": info.middlewares.iter().map(|(n, m)| (n.clone(), m.to_json(n))).collect::<serde_json::Map<_, _>>(),
         })),
-        ["http", "routers"] => list(
-            info.routers.iter().map(|(n, r)| r.to_json(n)).collect(),
-            query,
-        ),
-        ["http", "routers", name] => one(info.routers.get(*name).map(|r| r.to_json(name))),
+        ["http", "routers"] => list(routers_with_label_errors(info, state), query),
+        ["http", "routers", name] => one(routers_with_label_errors(info, state)
+            .into_iter()
+            .find(|r| r["name"] == *name)),
         ["http", "services"] => list(
             info.services.iter().map(|(n, s)| s.to_json(n)).collect(),
             query,
@@ -70,6 +77,50 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
         }
         _ => not_found(),
     }
+}
+
+/// The compiled routers, plus one disabled entry per workload whose labels were
+/// rejected (named like its default router, `normalize(service)@provider`), so a
+/// label error shows up next to the routes that work.
+fn routers_with_label_errors(info: &RuntimeInfo, state: &State) -> Vec<Value> {
+    let mut out: Vec<Value> = info.routers.iter().map(|(n, r)| r.to_json(n)).collect();
+    for (provider, issues) in &state.label_issues {
+        let mut by_workload: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for issue in issues
+            .borrow()
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+        {
+            by_workload
+                .entry(issue.workload.clone())
+                .or_default()
+                .push(issue.to_string());
+        }
+        for (workload, errors) in by_workload {
+            let name = format!("{}@{provider}", normalize(&workload));
+            match out.iter_mut().find(|r| r["name"] == name.as_str()) {
+                Some(existing) => {
+                    if existing["status"] == "enabled" {
+                        existing["status"] = "warning".into();
+                    }
+                    if let Some(list) = existing.get_mut("error").and_then(Value::as_array_mut) {
+                        list.extend(errors.into_iter().map(Value::from));
+                    } else {
+                        existing["error"] = errors.into();
+                    }
+                }
+                None => out.push(json!({
+                    "name": name,
+                    "provider": provider,
+                    "service": format!("{}@{provider}", normalize(&workload)),
+                    "status": "disabled",
+                    "error": errors,
+                })),
+            }
+        }
+    }
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    out
 }
 
 /// Traefik's list parameters: `search`, `status`, `serviceName`, `page`, `per_page`.
@@ -173,5 +224,40 @@ mod tests {
         assert_eq!(q.service.as_deref(), Some("s@file"));
         assert_eq!((q.page, q.per_page), (2, 5));
         assert_eq!(parse_query(None).per_page, 100);
+    }
+
+    #[test]
+    fn label_errors_show_as_disabled_routers() {
+        use crate::provider::labels::{IssueKind, LabelIssue};
+        let issue = LabelIssue {
+            workload: "shop_web".into(),
+            label: Some("traefik.http.routers.web.rule".into()),
+            severity: Severity::Error,
+            kind: IssueKind::InvalidRule,
+            message: "bad rule".into(),
+        };
+        let warning = LabelIssue {
+            severity: Severity::Warning,
+            ..issue.clone()
+        };
+        let (_tx, rx) = tokio::sync::watch::channel(vec![issue, warning]);
+        let state = State {
+            table: arc_swap::ArcSwap::from_pointee(crate::router::RouteTable::default()),
+            terminating: Default::default(),
+            terminating_status: 503,
+            admin: Default::default(),
+            challenges: None,
+            label_issues: vec![("swarm", rx)],
+        };
+        let routers = routers_with_label_errors(&RuntimeInfo::default(), &state);
+        assert_eq!(routers.len(), 1);
+        assert_eq!(routers[0]["name"], "shop-web@swarm");
+        assert_eq!(routers[0]["status"], "disabled");
+        let errors = routers[0]["error"].as_array().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]
+            .as_str()
+            .unwrap()
+            .contains("traefik.http.routers.web.rule"));
     }
 }

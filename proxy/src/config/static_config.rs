@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::GoDuration;
 use super::dynamic::{Domain, RuleSyntax};
+use crate::provider::docker::config::DockerProviderConfig;
 
 /// Name of the entrypoint that serves the API, dashboard, ping and metrics.
 pub const ADMIN_ENTRYPOINT: &str = "traefik";
@@ -278,10 +279,10 @@ pub struct Providers {
     pub providers_throttle_duration: Option<GoDuration>,
     /// The file provider.
     pub file: Option<FileProvider>,
-    /// The Docker provider.
-    pub docker: Option<serde_json::Value>,
-    /// The Swarm provider.
-    pub swarm: Option<serde_json::Value>,
+    /// The Docker provider (Traefik v2 style; `swarmMode` chooses services or containers).
+    pub docker: Option<DockerProviderConfig>,
+    /// The Swarm provider (Traefik v3 style).
+    pub swarm: Option<DockerProviderConfig>,
 }
 
 /// `providers.file`.

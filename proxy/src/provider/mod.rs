@@ -4,7 +4,9 @@
 
 use crate::config::DynamicConfig;
 
+pub mod docker;
 pub mod file;
+pub mod labels;
 
 /// One provider's complete, validated configuration.
 #[derive(Debug, Clone, PartialEq)]

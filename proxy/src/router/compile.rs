@@ -527,3 +527,87 @@ impl Compiler<'_> {
         self.env.health.retain(&live);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, rule: &str) -> RouteEntry {
+        let parsed = Rule::parse(rule, RuleSyntax::V3).unwrap();
+        let svc = tower::service_fn(|_req: http::Request<crate::body::Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(crate::body::empty()))
+        });
+        RouteEntry {
+            name: name.into(),
+            service: "s".into(),
+            rule: Arc::new(parsed.rule),
+            handler: HttpService::new(svc),
+        }
+    }
+
+    #[test]
+    fn higher_priority_first_then_name() {
+        let rule = "PathPrefix(`/`)";
+        let set = sorted(vec![
+            (5, entry("b@file", rule)),
+            (10, entry("z@file", rule)),
+            (5, entry("a@file", rule)),
+            (-1, entry("neg@file", rule)),
+        ]);
+        let order: Vec<&str> = set.routers.iter().map(|e| &*e.name).collect();
+        assert_eq!(order, vec!["z@file", "a@file", "b@file", "neg@file"]);
+    }
+
+    #[test]
+    fn references_are_qualified_by_their_provider() {
+        assert_eq!(qualify("svc", "file"), "svc@file");
+        assert_eq!(qualify("svc@docker", "file"), "svc@docker");
+    }
+
+    #[test]
+    fn one_broken_router_or_service_leaves_the_others_alone() {
+        let dynamic: DynamicConfig = serde_json::from_value(serde_json::json!({"http": {
+            "routers": {
+                "good": {"rule": "Host(`good.test`)", "service": "ok"},
+                "badrule": {"rule": "Host(`x.test`", "service": "ok"},
+                "nosvc": {"rule": "Host(`y.test`)", "service": "missing"},
+                "badmw": {"rule": "Host(`z.test`)", "service": "ok", "middlewares": ["nope"]},
+                "badscheme": {"rule": "Host(`w.test`)", "service": "ftp"},
+            },
+            "services": {
+                "ok": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:1"}]}},
+                "ftp": {"loadBalancer": {"servers": [{"url": "ftp://127.0.0.1:1"}]}},
+            },
+        }}))
+        .unwrap();
+        let configs = BTreeMap::from([("file", dynamic)]);
+        let entrypoints = vec![EntryPointSpec {
+            name: "web".into(),
+            tls: false,
+            middlewares: vec![],
+            as_default: false,
+            admin: false,
+        }];
+        let clients = Clients::new(Default::default());
+        let health = HealthRegistry::new();
+        let internal = HashMap::new();
+        let env = CompileEnv {
+            entrypoints: &entrypoints,
+            default_syntax: RuleSyntax::V3,
+            clients: &clients,
+            health: &health,
+            internal: &internal,
+        };
+        let table = compile(&configs, &env);
+        let status = |n: &str| table.info.routers[n].status;
+        assert_eq!(status("good@file"), Status::Enabled);
+        for bad in ["badrule@file", "nosvc@file", "badmw@file", "badscheme@file"] {
+            assert_eq!(status(bad), Status::Disabled, "{bad}");
+            assert!(table.info.routers[bad].errors[0].contains(bad), "{bad}");
+        }
+        assert!(table.info.routers["badrule@file"].errors[0].contains("column"));
+        assert_eq!(table.info.services["ftp@file"].status, Status::Disabled);
+        let web = table.entrypoint("web").unwrap();
+        assert_eq!(web.plain.len(), 1);
+    }
+}

@@ -16,6 +16,19 @@ use crate::error::ProxyError;
 use crate::forward::headers::{self, ClientSide};
 use crate::rules::RequestView;
 
+/// Where HTTP-01 challenges are answered, ahead of every router.
+const ACME_HTTP_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// The key authorization for a pending HTTP-01 challenge, if there is one.
+async fn http01(token: &str, state: &State) -> Option<Response<Body>> {
+    let source = state.challenges.as_ref()?;
+    let key_authorization = source.http01(token).await?;
+    let mut resp = Response::new(body::full(key_authorization));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Some(resp)
+}
+
 /// Lowercases a Host value and drops its port and trailing dot.
 pub fn normalize_host(raw: &str) -> Cow<'_, str> {
     let no_port = if let Some(rest) = raw.strip_prefix('[') {
@@ -40,6 +53,11 @@ pub async fn handle(
     cx: Arc<ConnCtx>,
     state: Arc<State>,
 ) -> Response<Body> {
+    if let Some(token) = req.uri().path().strip_prefix(ACME_HTTP_PREFIX) {
+        if let Some(resp) = http01(token, &state).await {
+            return resp;
+        }
+    }
     if cx.ping && req.uri().path() == "/ping" {
         return super::super::admin::ping(&state);
     }

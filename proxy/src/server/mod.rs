@@ -16,12 +16,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info_span, warn, Instrument};
+use wharf_certstore::challenge::ChallengeSource;
 
 use crate::forward::headers::TrustedPeers;
+use crate::provider::labels::LabelIssue;
 use crate::router::RouteTable;
 use io::{Activity, TrackedIo};
 
@@ -35,6 +37,10 @@ pub struct State {
     pub terminating_status: u16,
     /// Static facts the admin API shows.
     pub admin: AdminInfo,
+    /// Answers to pending ACME challenges, when a certificate resolver is configured.
+    pub challenges: Option<Arc<dyn ChallengeSource>>,
+    /// Label problems of each Docker provider (`swarm`, `docker`), for the admin API.
+    pub label_issues: Vec<(&'static str, tokio::sync::watch::Receiver<Vec<LabelIssue>>)>,
 }
 
 /// Static facts for the admin API.
@@ -68,8 +74,8 @@ pub enum ServerError {
 pub struct EntryPointRuntime {
     /// Entrypoint name.
     pub name: Arc<str>,
-    /// TLS acceptor; TLS connections are detected by their first byte.
-    pub tls: Option<TlsAcceptor>,
+    /// TLS settings; TLS connections are detected by their first byte.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Who may set X-Forwarded-* headers.
     pub trusted: TrustedPeers,
     /// Time to read request headers (and to finish a TLS handshake).
@@ -200,12 +206,57 @@ async fn connection(
         redirect: ep.redirect.clone(),
     });
     match (&ep.tls, is_tls) {
-        (Some(acceptor), true) => {
-            let tls = tokio::time::timeout(ep.read_timeout, acceptor.accept(stream)).await??;
+        (Some(config), true) => {
+            let start = tokio::time::timeout(
+                ep.read_timeout,
+                LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream),
+            )
+            .await??;
+            let hello = start.client_hello();
+            let acme = hello
+                .alpn()
+                .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+            if acme {
+                let sni = hello.server_name().map(str::to_string);
+                return answer_tls_alpn01(start, sni, ep, &state).await;
+            }
+            let tls =
+                tokio::time::timeout(ep.read_timeout, start.into_stream(config.clone())).await??;
             serve_io(tls, cx, ep, state, drain, builder).await
         }
         _ => serve_io(stream, cx, ep, state, drain, builder).await,
     }
+}
+
+/// ALPN protocol of TLS-ALPN-01 validation (RFC 8737).
+const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// Completes an `acme-tls/1` handshake with the challenge certificate for `sni`, then
+/// closes: the CA only looks at the certificate. Without one, the handshake is dropped.
+async fn answer_tls_alpn01(
+    start: tokio_rustls::StartHandshake<TcpStream>,
+    sni: Option<String>,
+    ep: &EntryPointRuntime,
+    state: &State,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (Some(source), Some(sni)) = (&state.challenges, sni) else {
+        return Ok(());
+    };
+    let Some(key) = source.tls_alpn01(&sni).await else {
+        debug!(domain = %sni, "no TLS-ALPN-01 challenge pending");
+        return Ok(());
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)));
+    config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+    let mut tls =
+        tokio::time::timeout(ep.read_timeout, start.into_stream(Arc::new(config))).await??;
+    tokio::io::AsyncWriteExt::shutdown(&mut tls).await.ok();
+    debug!(domain = %sni, "answered a TLS-ALPN-01 challenge");
+    Ok(())
 }
 
 async fn serve_io<I>(
@@ -254,3 +305,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -142,13 +142,12 @@ fn loads_a_traefik_yml() {
         providers.providers_throttle_duration.unwrap().0,
         Duration::from_secs(2)
     );
+    let docker = providers.docker.as_ref().unwrap();
+    assert!(!docker.exposed_by_default);
+    assert_eq!(docker.network.as_deref(), Some("proxy"));
     assert_eq!(
-        providers.docker.as_ref().unwrap()["exposedByDefault"],
-        json!(false)
-    );
-    assert_eq!(
-        providers.swarm.as_ref().unwrap()["refreshSeconds"],
-        json!(15)
+        providers.swarm.as_ref().unwrap().refresh_seconds.0,
+        Duration::from_secs(15)
     );
     let file = providers.file.as_ref().unwrap();
     assert_eq!(file.directory.as_deref(), Some("/etc/traefik/dynamic"));
@@ -186,7 +185,8 @@ fn loads_a_traefik_toml() {
     let acme = c.certificates_resolvers["le"].acme.as_ref().unwrap();
     assert_eq!(acme["httpChallenge"]["entryPoint"], json!("web"));
     let docker = c.providers.docker.as_ref().unwrap();
-    assert_eq!(docker["swarmMode"], json!(true));
+    assert_eq!(docker.swarm_mode, Some(true));
+    assert_eq!(docker.endpoint, "tcp://127.0.0.1:2375");
     assert!(!c.providers.file.as_ref().unwrap().watch);
     let prometheus = c.metrics.as_ref().unwrap().prometheus.as_ref().unwrap();
     assert_eq!(prometheus["buckets"], json!([0.1, 0.3, 1.2, 5.0]));

@@ -29,7 +29,7 @@ fn bare_flags_turn_sections_on_and_false_turns_them_off() {
     assert_eq!(c.ping.as_ref().unwrap().entry_point, ADMIN_ENTRYPOINT);
     assert!(c.access_log.is_some());
     assert_eq!(c.metrics.as_ref().unwrap().prometheus, None);
-    assert_eq!(c.providers.docker, Some(json!({})));
+    assert_eq!(c.providers.docker, Some(Default::default()));
     assert_eq!(
         c.entry_points["web"].http.tls,
         Some(EntryPointTls::default())
@@ -149,10 +149,7 @@ fn environment_names_follow_the_schema() {
     assert_eq!(loaded.addresses["web_secure"], addr("0.0.0.0:8443"));
     let acme = c.certificates_resolvers["le"].acme.as_ref().unwrap();
     assert_eq!(acme["email"], json!("ops@example.net"));
-    assert_eq!(
-        c.providers.docker,
-        Some(json!({"exposedbydefault": "false"}))
-    );
+    assert!(!c.providers.docker.as_ref().unwrap().exposed_by_default);
 }
 
 #[test]
@@ -204,10 +201,7 @@ fn loads_a_typical_compose_command_line() {
         .unwrap();
     let c = &loaded.config;
     assert!(c.api.as_ref().unwrap().insecure);
-    assert_eq!(
-        c.providers.docker,
-        Some(json!({"exposedbydefault": "false"}))
-    );
+    assert!(!c.providers.docker.as_ref().unwrap().exposed_by_default);
     let redirect = c.entry_points["web"].http.redirections.as_ref().unwrap();
     let to = redirect.entry_point.as_ref().unwrap();
     assert_eq!(

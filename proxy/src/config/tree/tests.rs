@@ -94,7 +94,7 @@ fn bare_true_enables_a_section_and_false_disables_it() {
         config.entry_points["web"].http.encode_query_semicolons,
         Some(false)
     );
-    assert_eq!(config.providers.docker, Some(json!({})));
+    assert_eq!(config.providers.docker, Some(Default::default()));
     assert_eq!(config.providers.swarm, None);
 
     // So does an empty value, from a flag or an environment variable.
@@ -317,10 +317,11 @@ fn probes_the_static_configuration() {
     // GoDuration goes through deserialize_any but refuses maps.
     let keep_alive = entry_point.field("transport").field("keepAliveMaxTime");
     assert_eq!(keep_alive, &Shape::Option(Box::new(Shape::Scalar)));
-    assert_eq!(
-        shape.field("providers").field("docker"),
-        &Shape::Option(Box::new(Shape::Any))
-    );
+    assert!(shape
+        .field("providers")
+        .field("docker")
+        .inner()
+        .is_section());
     assert!(
         matches!(shape.field("core").field("defaultRuleSyntax"), Shape::Enum(v) if v.contains(&"v3"))
     );

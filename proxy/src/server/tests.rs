@@ -1,0 +1,154 @@
+//! Listener tests over real sockets: ACME challenge answers on HTTP and TLS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::pki_types::ServerName;
+use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wharf_certstore::challenge::{BoxFuture, ChallengeSource};
+
+use super::*;
+use crate::router::RouteTable;
+
+struct Fixed {
+    tokens: HashMap<String, String>,
+    certs: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl ChallengeSource for Fixed {
+    fn http01<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move { self.tokens.get(token).cloned() })
+    }
+    fn tls_alpn01<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Option<Arc<CertifiedKey>>> {
+        Box::pin(async move { self.certs.get(domain).cloned() })
+    }
+}
+
+/// Accepts any server certificate and records it.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[tokio::test]
+async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let challenge_key = Arc::new(
+        wharf_certstore::resolver::self_signed(&provider, "acme.test", &["acme.test"]).unwrap(),
+    );
+    let source = Fixed {
+        tokens: HashMap::from([("tok123".to_string(), "tok123.thumb".to_string())]),
+        certs: HashMap::from([("acme.test".to_string(), challenge_key.clone())]),
+    };
+    let resolver = Arc::new(wharf_certstore::CertResolver::new(&provider).unwrap());
+    let tls = crate::tls::server_config(provider.clone(), resolver).unwrap();
+    let state = Arc::new(State {
+        table: ArcSwap::from_pointee(RouteTable::default()),
+        terminating: Default::default(),
+        terminating_status: 503,
+        admin: AdminInfo::default(),
+        challenges: Some(Arc::new(source)),
+        label_issues: Vec::new(),
+    });
+    let listener = bind("web", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ep = EntryPointRuntime {
+        name: "web".into(),
+        tls: Some(Arc::new(tls)),
+        trusted: TrustedPeers::default(),
+        read_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+        ping: false,
+        admin: false,
+        redirect: None,
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(serve(
+        listener,
+        ep,
+        state,
+        stop.clone(),
+        stop.clone(),
+        TaskTracker::new(),
+    ));
+
+    // HTTP-01: a known token is answered, an unknown one falls through to routing (404).
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /.well-known/acme-challenge/tok123 HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("tok123.thumb"), "{out}");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /.well-known/acme-challenge/other HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+
+    // TLS-ALPN-01: the challenge certificate is presented with ALPN acme-tls/1.
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider.clone())))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"acme-tls/1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("acme.test").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (_, conn) = tls.get_ref();
+    assert_eq!(conn.alpn_protocol(), Some(&b"acme-tls/1"[..]));
+    let presented = conn.peer_certificates().unwrap()[0].clone();
+    assert_eq!(presented, challenge_key.cert[0]);
+
+    // No pending challenge for that name: the handshake does not complete.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let res = connector
+        .connect(ServerName::try_from("none.test").unwrap(), tcp)
+        .await;
+    assert!(res.is_err());
+    stop.cancel();
+}
