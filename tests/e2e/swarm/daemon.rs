@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
-use super::docker::{App, AppSpec};
+use super::docker::{docker_ok, App, AppSpec};
 use super::load::Load;
 use super::stack::{enter, repo};
 
@@ -54,6 +54,31 @@ async fn dockerd(action: &str) -> Result<String, String> {
     }
 }
 
+/// What the threads of process `pid` wait in, from `/proc` (`comm: wchan` with
+/// counts): `anon_pipe_write` means blocked writing to a full pipe, such as a stdout
+/// nobody reads.
+fn thread_waits(pid: &str) -> String {
+    let mut waits = std::collections::BTreeMap::<String, usize>::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return format!("(process {pid} is gone)");
+    };
+    for task in tasks.flatten() {
+        let read = |file: &str| {
+            std::fs::read_to_string(task.path().join(file))
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
+        *waits
+            .entry(format!("{}: {}", read("comm"), read("wchan")))
+            .or_default() += 1;
+    }
+    waits
+        .iter()
+        .map(|(wait, n)| format!("{n}x {wait}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_survive_a_docker_daemon_crash_and_later_changes_come_through() {
     let Some(suite) = enter("dockerd_restart").await else {
@@ -74,6 +99,7 @@ async fn routes_survive_a_docker_daemon_crash_and_later_changes_come_through() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let wharf_before = suite.wharf_container().await;
+    let wharf_pid = docker_ok(&["inspect", "--format", "{{.State.Pid}}", &wharf_before]).await;
     let mut problems = Vec::new();
 
     // 1. The daemon is down.
@@ -92,8 +118,12 @@ async fn routes_survive_a_docker_daemon_crash_and_later_changes_come_through() {
     }
     if down.failures > 0 {
         problems.push(format!(
-            "{} of {} requests failed while the daemon was down; first: {:?}",
-            down.failures, down.requests, down.failure_samples
+            "{} of {} requests failed while the daemon was down; first: {:?}; wharf's \
+             threads were waiting in: {}",
+            down.failures,
+            down.requests,
+            down.failure_samples,
+            thread_waits(wharf_pid.trim())
         ));
     }
 
