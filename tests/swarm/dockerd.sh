@@ -29,7 +29,7 @@ START_TIMEOUT=90
 
 fail() {
     printf 'dockerd.sh: %s\n' "$*" >&2
-    if [ -s "$log_file" ]; then
+    if [ -n "${started:-}" ] && [ -s "$log_file" ]; then
         printf -- '---- last lines of %s ----\n' "$log_file" >&2
         tail -n 40 "$log_file" >&2
     fi
@@ -53,6 +53,7 @@ owned_pid() {
 start() {
     command -v dockerd >/dev/null 2>&1 || fail "dockerd is not installed (apt-get install docker.io)"
     mkdir -p "$state_dir"
+    started=1
     printf '\n==== %s: starting dockerd\n' "$(date -u +%FT%TZ)" >>"$log_file"
     # setsid: the daemon must outlive the shell (and the test process) that started it.
     setsid dockerd >>"$log_file" 2>&1 </dev/null &
