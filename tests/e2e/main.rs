@@ -12,4 +12,5 @@ mod reload;
 mod routing;
 mod selftest;
 mod shutdown;
+mod swarm;
 mod tls;
