@@ -130,7 +130,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let cfg = load::load(&flags, std::env::vars())
         .context("invalid configuration")?
         .config;
-    init_logging(&cfg)?;
+    let _log_guard = init_logging(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,7 +174,8 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Sets up the application log from `log.level`, `log.format` and `log.filePath`.
-fn init_logging(cfg: &StaticConfig) -> anyhow::Result<()> {
+/// The returned guard flushes pending lines when dropped: keep it for the life of the process.
+fn init_logging(cfg: &StaticConfig) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let level = match cfg.log.level.to_ascii_uppercase().as_str() {
         "TRACE" => "trace",
         "DEBUG" => "debug",
@@ -191,24 +192,28 @@ fn init_logging(cfg: &StaticConfig) -> anyhow::Result<()> {
         !cfg.log.no_color && cfg.log.file_path.is_none() && std::io::stdout().is_terminal(),
     );
     let json = cfg.log.format.eq_ignore_ascii_case("json");
-    match &cfg.log.file_path {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
+    // Log lines are handed to a background thread and dropped when it falls behind:
+    // a stdout nobody reads (a stopped log collector, a dead Docker daemon) must
+    // never block the request path.
+    let sink: Box<dyn std::io::Write + Send> = match &cfg.log.file_path {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .with_context(|| format!("log.filePath: cannot open {path}"))?;
-            let writer = std::sync::Mutex::new(file);
-            if json {
-                builder.json().with_writer(writer).init();
-            } else {
-                builder.with_writer(writer).init();
-            }
-        }
-        None if json => builder.json().init(),
-        None => builder.init(),
+                .with_context(|| format!("log.filePath: cannot open {path}"))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(sink);
+    if json {
+        builder.json().with_writer(writer).init();
+    } else {
+        builder.with_writer(writer).init();
     }
-    Ok(())
+    Ok(guard)
 }
 
 /// Completes on SIGTERM or Ctrl-C.
