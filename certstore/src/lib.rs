@@ -4,5 +4,7 @@
 pub mod challenge;
 pub mod pem;
 pub mod resolver;
+pub mod store;
 
 pub use resolver::{CertResolver, ResolverError};
+pub use store::{Entry, Expect, Lock, LockError, Store, StoreError};
