@@ -5,6 +5,8 @@ pub mod challenge;
 pub mod pem;
 pub mod resolver;
 pub mod store;
+#[cfg(test)]
+mod testutil;
 
 pub use resolver::{CertResolver, ResolverError};
-pub use store::{Entry, Expect, Lock, LockError, Store, StoreError};
+pub use store::{Entry, Expect, FileStore, FileStoreOptions, Lock, LockError, Store, StoreError};

@@ -22,7 +22,8 @@
 //!   the store after acquiring (another node may have finished the work meanwhile)
 //!   and stop working when [`Lock::lost`] fires.
 //!
-//! Backends implement [`Store`]; the file backend and a conformance suite come next.
+//! Backends: [`FileStore`] (one file per entry on a shared POSIX filesystem). Every
+//! backend must pass the suite in `store::conformance` (feature `conformance`).
 
 use std::fmt;
 use std::time::Duration;
@@ -31,11 +32,15 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
+pub mod file;
 mod key;
 mod lock;
 
 pub use error::{LockError, StoreError};
+pub use file::{FileStore, FileStoreOptions};
 pub use key::{
     is_key_char, key_in_prefix, normalize_prefix, validate_key, MAX_KEY_LEN, MAX_SEGMENT_LEN,
 };
@@ -182,9 +187,9 @@ pub trait Store: Send + Sync {
     /// Notifications of changes under `prefix` made after this call returns, by any
     /// handle on any node.
     ///
-    /// Latency depends on the backend: the file backend polls (inotify does not see
+    /// Latency depends on the backend: [`FileStore`] polls (inotify does not see
     /// other nodes' writes on a network filesystem), every
-    /// poll interval, 1 s by default; a blocking-query backend
+    /// [`FileStoreOptions::poll_interval`], 1 s by default; a blocking-query backend
     /// reports at once.
     async fn watch(&self, prefix: &str) -> Result<WatchStream, StoreError>;
 
