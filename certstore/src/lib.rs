@@ -2,6 +2,7 @@
 //! ACME issuance and renewal, and the in-memory resolver the TLS listener reads.
 
 pub mod challenge;
+pub mod model;
 pub mod pem;
 pub mod resolver;
 pub mod store;

@@ -64,7 +64,8 @@ use fsio::{DirLock, DirLockError, ENTRY_FILE, TOMB_FILE};
 /// Settings of a [`FileStore`].
 #[derive(Debug, Clone)]
 pub struct FileStoreOptions {
-    /// How often watches look for changes (their latency). Default 1 s.
+    /// How often watches look for changes (their latency). Default 1 s; at least
+    /// 10 ms.
     pub poll_interval: Duration,
     /// How long an operation waits for another writer's critical section on the same
     /// key (a few file operations) before failing with

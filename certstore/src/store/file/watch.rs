@@ -14,6 +14,9 @@ use tokio::time::MissedTickBehavior;
 use super::super::{StoreError, WatchEvent, WatchStream};
 use super::{blocking, fsio, walk, Inner};
 
+/// The shortest poll interval used, whatever the options say.
+const MIN_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Queued events per watch before the poller waits for the reader.
 const CHANNEL_CAPACITY: usize = 1024;
 
@@ -49,7 +52,8 @@ async fn poll(
     mut snapshot: Snapshot,
     tx: mpsc::Sender<WatchEvent>,
 ) {
-    let mut ticks = tokio::time::interval(inner.options.poll_interval);
+    let period = inner.options.poll_interval.max(MIN_POLL_INTERVAL);
+    let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
