@@ -9,11 +9,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
+use wharf_certstore::acme::{DesiredCertificates, Manager, StatusBoard, StoreChallenges};
 
+use crate::certs::EntryPointTlsDefaults;
 use crate::config::static_config::{StaticConfig, ADMIN_ENTRYPOINT};
 use crate::config::{load::parse_address, DynamicConfig};
 use crate::forward::client::{ClientSettings, Clients};
@@ -42,6 +44,9 @@ pub enum RunError {
     /// TLS could not be set up.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The certificate store or a certificate resolver could not be set up.
+    #[error(transparent)]
+    Certificates(#[from] crate::certs::setup::SetupError),
 }
 
 /// Compiles provider output into route tables.
@@ -53,10 +58,15 @@ struct Assembler {
     internal: HashMap<String, HttpService>,
     crypto: Arc<rustls::crypto::CryptoProvider>,
     resolver: Arc<wharf_certstore::CertResolver>,
+    /// Entrypoints' `http.tls` defaults, for the certificates routers need.
+    tls_defaults: BTreeMap<String, EntryPointTlsDefaults>,
+    /// Where the certificates the routers need are sent, when ACME is on.
+    wanted: Option<watch::Sender<DesiredCertificates>>,
 }
 
 impl Assembler {
-    /// Compiles the route table and publishes the static certificates.
+    /// Compiles the route table, publishes the static certificates and tells the
+    /// ACME manager which certificates the routers need.
     fn apply(&self, configs: &BTreeMap<&'static str, DynamicConfig>, state: &State) -> usize {
         self.resolver.set_source(
             "file",
@@ -64,6 +74,14 @@ impl Assembler {
         );
         let table = self.compile(configs);
         let routers = table.info.routers.len();
+        if let Some(tx) = &self.wanted {
+            let wanted = crate::certs::wanted(&table.info, &self.tls_defaults, self.default_syntax);
+            tx.send_if_modified(|current| {
+                let changed = *current != wanted;
+                *current = wanted;
+                changed
+            });
+        }
         state.table.store(Arc::new(table));
         routers
     }
@@ -96,6 +114,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
         .map_err(|e| RunError::Tls(e.to_string()))?;
     let tls_config = Arc::new(tls_config);
+    let acme = start_acme(&cfg, &resolver, &provider).await?;
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
     let mut runtimes = Vec::new();
@@ -172,9 +191,13 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             start_date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             providers,
             entrypoints: ep_views,
+            certificates: acme.as_ref().map(|a| a.status.clone()),
         },
-        challenges: None,
+        challenges: acme
+            .as_ref()
+            .map(|a| a.challenges.clone() as Arc<dyn wharf_certstore::challenge::ChallengeSource>),
     });
+    let (wanted_tx, wanted_rx) = watch::channel(DesiredCertificates::new());
     let assembler = Assembler {
         entrypoints: specs,
         default_syntax: cfg.core.default_rule_syntax,
@@ -183,6 +206,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         internal: internal_services(Arc::downgrade(&state)),
         crypto: provider,
         resolver,
+        tls_defaults: crate::certs::entrypoint_defaults(&cfg),
+        wanted: acme.is_some().then_some(wanted_tx),
     };
 
     // Providers: an initial synchronous load, so wharf starts with its routes.
@@ -209,6 +234,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map(|d| d.0)
         .unwrap_or(Duration::from_millis(100));
     tokio::spawn(aggregate(rx, configs, assembler, state.clone(), throttle));
+    if let Some(acme) = acme {
+        tokio::spawn(acme.manager.run(wanted_rx));
+    }
 
     // Entrypoints.
     let stop_traffic = CancellationToken::new();
@@ -269,6 +297,38 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
     info!("stopped");
     Ok(())
+}
+
+/// The ACME side of a running proxy.
+struct AcmeRuntime {
+    manager: Manager,
+    challenges: Arc<StoreChallenges>,
+    status: StatusBoard,
+}
+
+/// Opens the store and sets up the resolvers when any `certificatesResolvers.*.acme`
+/// is configured; publishes the stored certificates before anything is served.
+async fn start_acme(
+    cfg: &StaticConfig,
+    resolver: &Arc<wharf_certstore::CertResolver>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Option<AcmeRuntime>, RunError> {
+    let settings = crate::certs::setup::resolvers(cfg)?;
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let store = crate::certs::setup::open_store(&cfg.cert_store)?;
+    let challenges = Arc::new(StoreChallenges::new(store.clone(), provider.clone()));
+    let names: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
+    let issuers = crate::certs::setup::issuers(&store, settings, &challenges)?;
+    let mut manager = Manager::new(store, issuers, resolver.clone(), provider.clone());
+    manager.publish_stored().await;
+    info!(resolvers = ?names, store = cfg.cert_store.directory(), "ACME certificate resolvers ready");
+    Ok(Some(AcmeRuntime {
+        status: manager.status(),
+        manager,
+        challenges,
+    }))
 }
 
 /// The redirect an entrypoint's `http.redirections.entryPoint` asks for: `to` names
