@@ -99,6 +99,26 @@ async fn register(
     Ok(account)
 }
 
+/// Removes the stored account if it is still the one with id `stale_id` (another
+/// instance may have registered a new one already).
+pub async fn forget(
+    store: &dyn Store,
+    settings: &ResolverSettings,
+    stale_id: &str,
+) -> Result<(), AcmeError> {
+    let key = model::account_key(&settings.directory_url, &settings.email)?;
+    let Some((entry, version)) = model::load::<AccountEntry>(store, &key).await? else {
+        return Ok(());
+    };
+    if entry.credentials.get("id").and_then(|v| v.as_str()) == Some(stale_id) {
+        match store.delete(&key, Expect::Version(version)).await {
+            Err(e) if !e.is_conflict() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 async fn release(lock: crate::store::Lock) {
     let name = lock.name().to_string();
     if let Err(e) = lock.release().await {

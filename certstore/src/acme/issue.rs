@@ -7,7 +7,7 @@ use instant_acme::{
     Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, Order, OrderStatus,
     RetryPolicy,
 };
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use super::keys::{self, parse_ari_cert_id};
 use super::schedule::AriWindow;
@@ -42,7 +42,8 @@ pub struct Issuer {
     store: Arc<dyn Store>,
     settings: Arc<ResolverSettings>,
     http: AcmeHttp,
-    account: OnceCell<Account>,
+    /// The account, once restored or registered.
+    account: Mutex<Option<Account>>,
     challenges: Arc<StoreChallenges>,
 }
 
@@ -58,7 +59,7 @@ impl Issuer {
             store,
             settings: Arc::new(settings),
             http,
-            account: OnceCell::new(),
+            account: Mutex::new(None),
             challenges,
         })
     }
@@ -73,10 +74,34 @@ impl Issuer {
         &self.store
     }
 
-    async fn account(&self) -> Result<&Account, AcmeError> {
-        self.account
-            .get_or_try_init(|| account::account(&self.store, &self.settings, &self.http))
-            .await
+    async fn account(&self) -> Result<Account, AcmeError> {
+        let mut cached = self.account.lock().await;
+        if let Some(account) = cached.as_ref() {
+            return Ok(account.clone());
+        }
+        let account = account::account(&self.store, &self.settings, &self.http).await?;
+        *cached = Some(account.clone());
+        Ok(account)
+    }
+
+    /// Forgets `account` when the CA no longer knows it (a CA that lost its data,
+    /// a deactivated account): the next attempt registers a new one.
+    async fn forget_account_if_unknown(&self, account: &Account, error: &AcmeError) {
+        let AcmeError::Acme {
+            source: instant_acme::Error::Api(problem),
+            ..
+        } = error
+        else {
+            return;
+        };
+        if problem.r#type.as_deref() != Some("urn:ietf:params:acme:error:accountDoesNotExist") {
+            return;
+        }
+        tracing::warn!(resolver = %self.settings.name, account = account.id(), "the CA does not know the stored account; a new one will be registered");
+        *self.account.lock().await = None;
+        if let Err(e) = account::forget(self.store.as_ref(), &self.settings, account.id()).await {
+            tracing::warn!(error = %e.detail(), "cannot remove the stale account from the store");
+        }
     }
 
     /// Obtains a certificate for `domains`, replacing `seen` (the certificate the
@@ -188,6 +213,22 @@ impl Issuer {
         presented: &mut Vec<ChallengeEntry>,
     ) -> Result<IssuedCertificate, AcmeError> {
         let account = self.account().await?;
+        let result = self
+            .order_with(&account, domains, replaces, presented)
+            .await;
+        if let Err(e) = &result {
+            self.forget_account_if_unknown(&account, e).await;
+        }
+        result
+    }
+
+    async fn order_with(
+        &self,
+        account: &Account,
+        domains: &Domains,
+        replaces: Option<&str>,
+        presented: &mut Vec<ChallengeEntry>,
+    ) -> Result<IssuedCertificate, AcmeError> {
         let names: Vec<String> = domains.all().map(str::to_string).collect();
         let identifiers: Vec<Identifier> =
             names.iter().map(|n| Identifier::Dns(n.clone())).collect();
