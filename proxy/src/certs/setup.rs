@@ -128,6 +128,8 @@ pub fn open_store(cfg: &CertStore) -> Result<Arc<dyn Store>, SetupError> {
         ));
     }
     let dir = cfg.directory();
+    create_private_dir(Path::new(dir))
+        .map_err(|e| SetupError::Store(format!("cannot create {dir}: {e}")))?;
     let mut options = FileStoreOptions::default();
     if let Some(poll) = cfg.file.as_ref().and_then(|f| f.poll_interval) {
         options.poll_interval = poll.0.max(std::time::Duration::from_millis(50));
@@ -138,6 +140,19 @@ pub fn open_store(cfg: &CertStore) -> Result<Arc<dyn Store>, SetupError> {
         ))
     })?;
     Ok(Arc::new(store))
+}
+
+/// Creates `dir` (and its parents) if missing; the store directory itself gets mode
+/// 0700, since private keys live there.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// An issuer for every resolver, presenting challenges through `challenges`.
