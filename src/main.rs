@@ -1,5 +1,7 @@
 //! The `wharf` binary: a Traefik-compatible edge proxy and certificate manager.
 
+mod certs;
+
 use std::io::IsTerminal;
 
 use anyhow::Context;
@@ -48,12 +50,62 @@ enum Command {
         )]
         flags: Vec<String>,
     },
+    /// Certificates in the configured store (`certStore`), shared by every instance.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+/// Flags of every `wharf certs` action: wharf's configuration (`--config FILE`,
+/// `--certstore.file.directory=DIR`, ...), the same as the proxy's.
+#[derive(clap::Args)]
+struct ConfigFlags {
+    /// `--config FILE` and Traefik-style flags, as for the proxy.
+    #[arg(
+        value_name = "FLAGS",
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    flags: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// List every certificate: resolver, status, expiry, domains, last error
+    /// (`--json` for JSON).
+    List(ConfigFlags),
+    /// Show one certificate in detail, chain included.
+    Show {
+        /// A name the certificate covers.
+        domain: String,
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
+    /// Renew now, under the certificate's lock; the running instances answer the
+    /// challenge and serve the new certificate once it is stored.
+    Renew {
+        /// A name the certificate covers.
+        domain: String,
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
+    /// Store a certificate: `--cert FILE --key FILE [--resolver NAME]` (default: the
+    /// only configured resolver, else `imported`). Every instance serves it.
+    Import(ConfigFlags),
+    /// Write a certificate out: PEM chain to stdout, or `--out DIR` for
+    /// DIR/<domain>.crt and DIR/<domain>.key (mode 0600).
+    Export {
+        /// A name the certificate covers.
+        domain: String,
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let flags = match cli.command {
         Some(Command::Proxy { flags }) => flags,
+        Some(Command::Certs(command)) => return run_certs(command),
         None => cli.flags,
     };
     let cfg = load::load(&flags, std::env::vars())
@@ -69,6 +121,24 @@ fn main() -> anyhow::Result<()> {
             .await
             .context("wharf stopped with an error")
     })
+}
+
+/// Runs a `wharf certs` action, logging warnings to stderr.
+fn run_certs(command: CertsCommand) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_from_env("WHARF_LOG_FILTER").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let (action, flags) = match command {
+        CertsCommand::List(c) => (certs::Action::List, c.flags),
+        CertsCommand::Show { domain, config } => (certs::Action::Show(domain), config.flags),
+        CertsCommand::Renew { domain, config } => (certs::Action::Renew(domain), config.flags),
+        CertsCommand::Import(c) => (certs::Action::Import, c.flags),
+        CertsCommand::Export { domain, config } => (certs::Action::Export(domain), config.flags),
+    };
+    certs::run(action, flags)
 }
 
 /// Sets up the application log from `log.level`, `log.format` and `log.filePath`.
