@@ -125,8 +125,13 @@ pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotRepor
             return report;
         }
     }
+    // A certificate from another CA (the resolver's caServer changed, e.g. from
+    // staging to production) is replaced now.
+    let other_ca = entry.as_ref().is_some_and(|e| {
+        !e.directory_url.is_empty() && e.directory_url != issuer.settings().directory_url
+    });
     let current = entry.and_then(|e| e.certificate);
-    if let Some(cert) = &current {
+    if let (Some(cert), false) = (&current, other_ca) {
         let validity = Validity {
             not_before: cert.not_before,
             not_after: cert.not_after,
@@ -140,6 +145,8 @@ pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotRepor
             return report;
         }
         tracing::info!(key = %key, not_after = cert.not_after, "certificate due for renewal");
+    } else if other_ca && current.is_some() {
+        tracing::info!(key = %key, "stored certificate comes from another CA; replacing it");
     }
     let started = std::time::Instant::now();
     match issuer

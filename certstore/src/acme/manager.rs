@@ -153,8 +153,18 @@ impl Manager {
                 }
                 event = async { match watch.as_mut() { Some(w) => w.recv().await, None => std::future::pending().await } } => {
                     match event {
-                        Some(_) => {
-                            while watch.as_mut().and_then(|w| w.try_recv()).is_some() {}
+                        Some(first) => {
+                            // A certificate changed (renewed elsewhere, imported): look
+                            // at its slot again so its renewal time follows.
+                            let mut changed = vec![first];
+                            while let Some(more) = watch.as_mut().and_then(|w| w.try_recv()) {
+                                changed.push(more);
+                            }
+                            for event in changed {
+                                if let Some(slot) = slots.get_mut(event.key()).filter(|s| !s.running) {
+                                    slot.next_check = slot.next_check.min(model::unix_now() + 1);
+                                }
+                            }
                             self.publish_stored().await;
                         }
                         None => {

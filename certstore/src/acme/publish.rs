@@ -117,3 +117,57 @@ impl Publisher {
         Ok(changed)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::{Domains, IssuedCertificate};
+    use crate::store::{Expect, FileStore, FileStoreOptions};
+    use crate::testutil::TempDir;
+
+    #[tokio::test]
+    async fn stored_certificates_are_published_and_unchanged_ones_not_reparsed() {
+        let dir = TempDir::new();
+        let store: Arc<dyn Store> =
+            Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let resolver = Arc::new(CertResolver::new(&provider).unwrap());
+        let mut publisher = Publisher::new(store.clone(), resolver.clone(), provider);
+        let default = resolver.lookup(Some("a.test"));
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let domains = Domains::new("a.test", &[]);
+        let entry = CertificateEntry {
+            domains: domains.clone(),
+            directory_url: "https://ca/dir".into(),
+            certificate: Some(IssuedCertificate {
+                chain_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+                not_before: 0,
+                not_after: i64::MAX / 2,
+                ari_cert_id: None,
+            }),
+            last_attempt: None,
+            last_error: None,
+        };
+        let k = model::certificate_key("le", &domains).unwrap();
+        model::save(store.as_ref(), &k, &entry, Expect::Absent)
+            .await
+            .unwrap();
+        assert!(publisher.refresh().await.unwrap());
+        let served = resolver.lookup(Some("a.test"));
+        assert!(!Arc::ptr_eq(&served, &default));
+        assert_eq!(served.cert[0].as_ref(), cert.der().as_ref());
+        assert_eq!(publisher.current()[&k].resolver, "le");
+        assert!(!publisher.refresh().await.unwrap(), "nothing changed");
+
+        store.delete(&k, Expect::Any).await.unwrap();
+        assert!(publisher.refresh().await.unwrap());
+        assert!(Arc::ptr_eq(&resolver.lookup(Some("a.test")), &default));
+    }
+}

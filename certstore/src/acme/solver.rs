@@ -157,3 +157,69 @@ impl ChallengeSource for StoreChallenges {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::{FileStore, FileStoreOptions};
+    use crate::testutil::TempDir;
+
+    fn source(store: &Arc<dyn Store>) -> StoreChallenges {
+        StoreChallenges::new(
+            store.clone(),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+    }
+
+    #[tokio::test]
+    async fn any_instance_sharing_the_store_answers_until_clean_up() {
+        let dir = TempDir::new();
+        let store: Arc<dyn Store> =
+            Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
+        let (mine, other) = (source(&store), source(&store));
+        let expires = model::unix_now() + 60;
+        let http = ChallengeEntry::Http01 {
+            token: "tok_1-A".into(),
+            key_authorization: "tok_1-A.thumb".into(),
+            expires,
+        };
+        let (cert_pem, key_pem) =
+            super::super::keys::tls_alpn01_certificate("c.test", &[1u8; 32]).unwrap();
+        let tls = ChallengeEntry::TlsAlpn01 {
+            domain: "c.test".into(),
+            cert_pem,
+            key_pem,
+            expires,
+        };
+        mine.present(&http).await.unwrap();
+        mine.present(&tls).await.unwrap();
+        for s in [&mine, &other] {
+            assert_eq!(s.http01("tok_1-A").await.as_deref(), Some("tok_1-A.thumb"));
+            assert!(s.tls_alpn01("C.test.").await.is_some());
+            assert!(s.http01("nope").await.is_none());
+            assert!(s.http01("../etc/passwd").await.is_none());
+            assert!(s.tls_alpn01("other.test").await.is_none());
+        }
+        mine.clean_up(&http).await.unwrap();
+        mine.clean_up(&tls).await.unwrap();
+        assert!(other.http01("tok_1-A").await.is_none());
+        assert!(mine.tls_alpn01("c.test").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_answers_are_not_served() {
+        let dir = TempDir::new();
+        let store: Arc<dyn Store> =
+            Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
+        let s = source(&store);
+        let old = ChallengeEntry::Http01 {
+            token: "old".into(),
+            key_authorization: "old.thumb".into(),
+            expires: model::unix_now() - 1,
+        };
+        s.present(&old).await.unwrap();
+        assert!(s.http01("old").await.is_none());
+        assert!(source(&store).http01("old").await.is_none());
+    }
+}
