@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
-use wharf_certstore::acme::{DesiredCertificates, Manager, StatusBoard, StoreChallenges};
+use wharf_certstore::acme::DesiredCertificates;
 
 use crate::certs::EntryPointTlsDefaults;
 use crate::config::static_config::{StaticConfig, ADMIN_ENTRYPOINT};
@@ -114,7 +114,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
         .map_err(|e| RunError::Tls(e.to_string()))?;
     let tls_config = Arc::new(tls_config);
-    let acme = start_acme(&cfg, &resolver, &provider).await?;
+    let acme = crate::certs::setup::start(&cfg, &resolver, &provider).await?;
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
     let mut runtimes = Vec::new();
@@ -297,38 +297,6 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
     info!("stopped");
     Ok(())
-}
-
-/// The ACME side of a running proxy.
-struct AcmeRuntime {
-    manager: Manager,
-    challenges: Arc<StoreChallenges>,
-    status: StatusBoard,
-}
-
-/// Opens the store and sets up the resolvers when any `certificatesResolvers.*.acme`
-/// is configured; publishes the stored certificates before anything is served.
-async fn start_acme(
-    cfg: &StaticConfig,
-    resolver: &Arc<wharf_certstore::CertResolver>,
-    provider: &Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Option<AcmeRuntime>, RunError> {
-    let settings = crate::certs::setup::resolvers(cfg)?;
-    if settings.is_empty() {
-        return Ok(None);
-    }
-    let store = crate::certs::setup::open_store(&cfg.cert_store)?;
-    let challenges = Arc::new(StoreChallenges::new(store.clone(), provider.clone()));
-    let names: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
-    let issuers = crate::certs::setup::issuers(&store, settings, &challenges)?;
-    let mut manager = Manager::new(store, issuers, resolver.clone(), provider.clone());
-    manager.publish_stored().await;
-    info!(resolvers = ?names, store = cfg.cert_store.directory(), "ACME certificate resolvers ready");
-    Ok(Some(AcmeRuntime {
-        status: manager.status(),
-        manager,
-        challenges,
-    }))
 }
 
 /// The redirect an entrypoint's `http.redirections.entryPoint` asks for: `to` names

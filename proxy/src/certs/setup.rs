@@ -5,10 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
+use rustls::crypto::CryptoProvider;
 use wharf_certstore::acme::{
-    Backoff, ChallengeKind, ExternalAccount, Issuer, KeyType, ResolverSettings, StoreChallenges,
+    Backoff, ChallengeKind, ExternalAccount, Issuer, KeyType, Manager, ResolverSettings,
+    StatusBoard, StoreChallenges,
 };
 use wharf_certstore::store::{FileStore, FileStoreOptions, Store};
+use wharf_certstore::CertResolver;
 
 use crate::config::static_config::{self, Acme, CertStore, StaticConfig};
 
@@ -173,4 +176,40 @@ pub fn issuers(
             })
         })
         .collect()
+}
+
+/// The ACME side of a running proxy.
+pub struct AcmeRuntime {
+    /// The loop that issues, renews and publishes; run it with [`Manager::run`].
+    pub manager: Manager,
+    /// Challenge answers for the listener.
+    pub challenges: Arc<StoreChallenges>,
+    /// Certificate status for the admin API.
+    pub status: StatusBoard,
+}
+
+/// Opens the store and sets up the resolvers when any `certificatesResolvers.*.acme`
+/// is configured, and publishes the stored certificates to `resolver` before
+/// returning, so they are served from the first connection on.
+pub async fn start(
+    cfg: &StaticConfig,
+    resolver: &Arc<CertResolver>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<AcmeRuntime>, SetupError> {
+    let settings = resolvers(cfg)?;
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let store = open_store(&cfg.cert_store)?;
+    let challenges = Arc::new(StoreChallenges::new(store.clone(), provider.clone()));
+    let names: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
+    let issuers = issuers(&store, settings, &challenges)?;
+    let mut manager = Manager::new(store, issuers, resolver.clone(), provider.clone());
+    manager.publish_stored().await;
+    tracing::info!(resolvers = ?names, store = cfg.cert_store.directory(), "ACME certificate resolvers ready");
+    Ok(Some(AcmeRuntime {
+        status: manager.status(),
+        manager,
+        challenges,
+    }))
 }
