@@ -217,3 +217,102 @@ async fn ari_state(
 fn secs(d: Duration) -> i64 {
     d.as_secs().min(i64::MAX as u64 / 4) as i64
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::acme::{Backoff, ChallengeKind, KeyType, ResolverSettings, StoreChallenges};
+    use crate::store::{Expect, FileStore, FileStoreOptions, Store};
+    use crate::testutil::TempDir;
+
+    const DAY: i64 = 86_400;
+
+    /// An issuer whose CA is never reached by these tests (nothing is due).
+    fn issuer(dir: &TempDir) -> Arc<Issuer> {
+        let store: Arc<dyn Store> =
+            Arc::new(FileStore::open(dir.path(), FileStoreOptions::default()).unwrap());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let challenges = Arc::new(StoreChallenges::new(store.clone(), provider));
+        let settings = ResolverSettings {
+            name: "le".into(),
+            email: String::new(),
+            directory_url: "https://127.0.0.1:9/dir".into(),
+            challenge: ChallengeKind::Http01,
+            eab: None,
+            key_type: KeyType::Ec256,
+            ca_certificates: Vec::new(),
+            system_roots: false,
+            profile: None,
+            backoff: Backoff {
+                initial: Duration::from_secs(60),
+                max: Duration::from_secs(600),
+            },
+        };
+        Arc::new(Issuer::new(store, settings, challenges).unwrap())
+    }
+
+    async fn put(issuer: &Issuer, entry: &CertificateEntry) -> String {
+        let key = model::certificate_key("le", &entry.domains).unwrap();
+        model::save(issuer.store().as_ref(), &key, entry, Expect::Any)
+            .await
+            .unwrap();
+        key
+    }
+
+    fn entry(
+        cert: Option<(i64, i64)>,
+        last_error: Option<&str>,
+        last_attempt: Option<i64>,
+    ) -> CertificateEntry {
+        CertificateEntry {
+            domains: Domains::new("a.test", &[]),
+            directory_url: "https://127.0.0.1:9/dir".into(),
+            certificate: cert.map(|(not_before, not_after)| IssuedCertificate {
+                chain_pem: "unused".into(),
+                key_pem: "unused".into(),
+                not_before,
+                not_after,
+                ari_cert_id: None,
+            }),
+            last_attempt,
+            last_error: last_error.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_certificate_is_left_alone_until_a_third_of_its_life_remains() {
+        let dir = TempDir::new();
+        let issuer = issuer(&dir);
+        let now = model::unix_now();
+        let key = put(
+            &issuer,
+            &entry(Some((now - DAY, now + 89 * DAY)), None, None),
+        )
+        .await;
+        let mut slot = Slot::new("le", Domains::new("a.test", &[]));
+        slot.random = 0.0;
+        let report = evaluate(issuer, key, slot).await;
+        assert_eq!(report.renew_at, Some(now + 89 * DAY - 30 * DAY));
+        assert_eq!(report.next_check, now + 59 * DAY);
+        assert_eq!(report.failures, 0);
+        assert_eq!(report.ari.and_then(|a| a.window), None);
+    }
+
+    #[tokio::test]
+    async fn a_recent_failure_recorded_by_any_instance_is_waited_out() {
+        let dir = TempDir::new();
+        let issuer = issuer(&dir);
+        let now = model::unix_now();
+        let key = put(&issuer, &entry(None, Some("CA said no"), Some(now - 10))).await;
+        let mut slot = Slot::new("le", Domains::new("a.test", &[]));
+        // This instance has not failed yet: the first backoff step applies.
+        let report = evaluate(issuer.clone(), key.clone(), slot.clone()).await;
+        assert_eq!(report.next_check, now - 10 + 60);
+        // After three local failures: 60 s doubled twice.
+        slot.failures = 3;
+        let report = evaluate(issuer, key, slot).await;
+        assert_eq!(report.next_check, now - 10 + 240);
+        assert_eq!(report.failures, 3);
+    }
+}
