@@ -40,6 +40,11 @@ async fn two_nodes_sharing_a_store_order_once_and_both_serve() {
         1,
         "exactly one order for the shared domain set"
     );
+    assert_eq!(
+        pebble.accounts(),
+        1,
+        "one account for both nodes and resolvers"
+    );
 
     // Only B wants this name, and B orders it; Pebble validates on A's port, and A
     // answers from the store a challenge it never created, then serves the result.
@@ -162,4 +167,9 @@ async fn ca_outage_keeps_serving_and_retries_with_backoff_until_the_ca_is_back()
     node.wait_for_valid_cert("later.wharf.test", &new_roots, ISSUE_TIMEOUT)
         .await;
     assert_eq!(pebble.orders(), 1);
+    assert_eq!(
+        pebble.accounts(),
+        1,
+        "the lost account is registered again, once"
+    );
 }

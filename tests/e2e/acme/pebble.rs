@@ -138,6 +138,15 @@ impl Pebble {
             .count()
     }
 
+    /// Accounts Pebble registered in its current run (from its log).
+    pub fn accounts(&self) -> usize {
+        fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("accounts in memory"))
+            .count()
+    }
+
     /// The root and intermediate of the current run's issuing CA.
     pub async fn issuing_roots(&self) -> Vec<CertificateDer<'static>> {
         let mut out = Vec::new();
