@@ -173,3 +173,24 @@ async fn ca_outage_keeps_serving_and_retries_with_backoff_until_the_ca_is_back()
         "the lost account is registered again, once"
     );
 }
+
+#[tokio::test]
+async fn external_account_binding_is_sent_when_the_ca_requires_it() {
+    let dir = TestDir::new("eab");
+    let port = free_port();
+    let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let pebble = Pebble::start_with_eab(&dir.0, port, "kid-1", key).await;
+    let backend = Backend::echo("acme").await;
+    let node = Node::start(
+        &dir.0.join("node"),
+        &pebble,
+        &dir.0.join("store"),
+        port,
+        &routers(&[("eab.wharf.test", "http")], &backend.url()),
+    )
+    .await;
+    let roots = pebble.issuing_roots().await;
+    node.wait_for_valid_cert("eab.wharf.test", &roots, ISSUE_TIMEOUT)
+        .await;
+    assert_eq!(pebble.accounts(), 1);
+}

@@ -52,6 +52,9 @@ pub fn static_config(
         if let (Some(acme), Some(c)) = (acme.as_object_mut(), challenge.as_object()) {
             acme.extend(c.clone());
         }
+        if let (Some(acme), Some((kid, key))) = (acme.as_object_mut(), &pebble.eab) {
+            acme.insert("eab".into(), json!({ "kid": kid, "hmacEncoded": key }));
+        }
         json!({ "acme": acme })
     };
     json!({

@@ -28,11 +28,32 @@ pub struct Pebble {
     dns: Option<Child>,
     /// Log of the current run; each restart starts a new one.
     runs: usize,
+    /// The external account binding Pebble requires, if any: (kid, base64url key).
+    pub eab: Option<(String, String)>,
 }
 
 impl Pebble {
     /// Starts Pebble validating HTTP-01 and TLS-ALPN-01 on `validation_port`.
     pub async fn start(dir: &Path, validation_port: u16) -> Pebble {
+        Self::start_inner(dir, validation_port, None).await
+    }
+
+    /// Like [`Pebble::start`], requiring external account binding with `kid` and
+    /// the base64url HMAC key `key`.
+    pub async fn start_with_eab(dir: &Path, validation_port: u16, kid: &str, key: &str) -> Pebble {
+        Self::start_inner(
+            dir,
+            validation_port,
+            Some((kid.to_string(), key.to_string())),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        dir: &Path,
+        validation_port: u16,
+        eab: Option<(String, String)>,
+    ) -> Pebble {
         let dir = dir.join("pebble");
         fs::create_dir_all(&dir).expect("creating the pebble directory");
         let key = rcgen::KeyPair::generate().expect("key");
@@ -53,7 +74,8 @@ impl Pebble {
             "httpPort": validation_port,
             "tlsPort": validation_port,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
+            "externalAccountBindingRequired": eab.is_some(),
+            "externalAccountMACKeys": eab.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         }});
         fs::write(dir.join("pebble.json"), config.to_string()).expect("writing pebble.json");
         let mut pebble = Pebble {
@@ -64,6 +86,7 @@ impl Pebble {
             pebble: None,
             dns: None,
             runs: 0,
+            eab,
         };
         pebble.spawn_dns();
         pebble.resume().await;
