@@ -86,6 +86,19 @@ async fn http01_and_tls_alpn01_certificates_verify_against_pebbles_root() {
         assert!(c["notAfter"].is_string() && c["renewAt"].is_string(), "{c}");
         assert!(c.get("lastError").is_none(), "{c}");
     }
+    let one = crate::client::get(
+        node.admin,
+        "localhost",
+        "/api/certificates/alpn1.wharf.test",
+    )
+    .await
+    .expect("admin API");
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["resolver"], "alpn");
+    let none = crate::client::get(node.admin, "localhost", "/api/certificates/nope.test")
+        .await
+        .expect("admin API");
+    assert_eq!(none.status, 404);
     // Challenge entries are removed once the certificates are issued (the file
     // store keeps a tombstone, never an entry).
     let leftovers: Vec<String> = walk(&dir.0.join("store"))
