@@ -218,7 +218,10 @@ async fn renew(cfg: &StaticConfig, store: &Arc<dyn Store>, domain: &str) -> anyh
             println!("{names} was renewed by another instance meanwhile; nothing ordered");
             Ok(())
         }
-        Err(e) => bail!("renewal of {names} failed: {}", e.detail()),
+        Err(e) => bail!(
+            "renewal of {names} failed: {}\n(the CA validates against the running wharf instances, which answer from the store: is one running and reachable by the CA?)",
+            e.detail()
+        ),
     }
 }
 
