@@ -1,5 +1,7 @@
 //! The `wharf` binary: a Traefik-compatible edge proxy and certificate manager.
 
+mod certs;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +57,55 @@ enum Command {
     /// Check stack files offline: interpolation, labels, and the routers they make.
     #[command(after_help = check_help())]
     Check(CheckArgs),
+    /// Certificates in the configured store (`certStore`), shared by every instance.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+/// Flags of every `wharf certs` action: wharf's configuration (`--config FILE`,
+/// `--certstore.file.directory=DIR`, ...), the same as the proxy's.
+#[derive(clap::Args)]
+struct ConfigFlags {
+    /// `--config FILE` and Traefik-style flags, as for the proxy.
+    #[arg(
+        value_name = "FLAGS",
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    flags: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// List every certificate: resolver, status, expiry, domains, last error
+    /// (`--json` for JSON).
+    List(ConfigFlags),
+    /// Show one certificate in detail, chain included.
+    Show {
+        /// A name the certificate covers.
+        domain: String,
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
+    /// Renew now, under the certificate's lock; the running instances answer the
+    /// challenge and serve the new certificate once it is stored.
+    Renew {
+        /// A name the certificate covers.
+        domain: String,
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
+    /// Store a certificate: `--cert FILE --key FILE [--resolver NAME]` (default: the
+    /// only configured resolver, else `imported`). Every instance serves it.
+    Import(ConfigFlags),
+    /// Write a certificate out: PEM chain to stdout, or `--out DIR` for
+    /// DIR/<domain>.crt and DIR/<domain>.key (mode 0600).
+    Export {
+        /// A name the certificate covers.
+        domain: String,
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
 }
 
 /// `wharf check` arguments.
@@ -125,6 +176,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let flags = match cli.command {
         Some(Command::Proxy { flags }) => flags,
         Some(Command::Check(args)) => return run_check(args),
+        Some(Command::Certs(command)) => return run_certs(command).map(|()| ExitCode::SUCCESS),
         None => cli.flags,
     };
     let cfg = load::load(&flags, std::env::vars())
@@ -173,6 +225,23 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Runs a `wharf certs` action, logging warnings to stderr.
+fn run_certs(command: CertsCommand) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let (action, flags) = match command {
+        CertsCommand::List(c) => (certs::Action::List, c.flags),
+        CertsCommand::Show { domain, config } => (certs::Action::Show(domain), config.flags),
+        CertsCommand::Renew { domain, config } => (certs::Action::Renew(domain), config.flags),
+        CertsCommand::Import(c) => (certs::Action::Import, c.flags),
+        CertsCommand::Export { domain, config } => (certs::Action::Export(domain), config.flags),
+    };
+    certs::run(action, flags)
+}
+
 /// Sets up the application log from `log.level`, `log.format` and `log.filePath`.
 /// The returned guard flushes pending lines when dropped: keep it for the life of the process.
 fn init_logging(cfg: &StaticConfig) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
@@ -186,8 +255,7 @@ fn init_logging(cfg: &StaticConfig) -> anyhow::Result<tracing_appender::non_bloc
             "log.level: unknown level {other:?} (use TRACE, DEBUG, INFO, WARN or ERROR)"
         ),
     };
-    let filter =
-        EnvFilter::try_from_env("WHARF_LOG_FILTER").unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(
         !cfg.log.no_color && cfg.log.file_path.is_none() && std::io::stdout().is_terminal(),
     );

@@ -1,6 +1,7 @@
 //! wharf's certificates: storage backends behind the `Store` trait, cluster locks,
 //! ACME issuance and renewal, and the in-memory resolver the TLS listener reads.
 
+pub mod acme;
 pub mod challenge;
 pub mod model;
 pub mod pem;

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod certs;
 pub mod check;
 pub mod config;
 pub mod error;

@@ -9,11 +9,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
+use wharf_certstore::acme::DesiredCertificates;
 
+use crate::certs::EntryPointTlsDefaults;
 use crate::config::static_config::{StaticConfig, ADMIN_ENTRYPOINT};
 use crate::config::{load::parse_address, DynamicConfig};
 use crate::forward::client::{ClientSettings, Clients};
@@ -46,6 +48,9 @@ pub enum RunError {
     /// TLS could not be set up.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The certificate store or a certificate resolver could not be set up.
+    #[error(transparent)]
+    Certificates(#[from] crate::certs::setup::SetupError),
 }
 
 /// Compiles provider output into route tables.
@@ -57,10 +62,15 @@ struct Assembler {
     internal: HashMap<String, HttpService>,
     crypto: Arc<rustls::crypto::CryptoProvider>,
     resolver: Arc<wharf_certstore::CertResolver>,
+    /// Entrypoints' `http.tls` defaults, for the certificates routers need.
+    tls_defaults: BTreeMap<String, EntryPointTlsDefaults>,
+    /// Where the certificates the routers need are sent, when ACME is on.
+    wanted: Option<watch::Sender<DesiredCertificates>>,
 }
 
 impl Assembler {
-    /// Compiles the route table and publishes the static certificates.
+    /// Compiles the route table, publishes the static certificates and tells the
+    /// ACME manager which certificates the routers need.
     fn apply(&self, configs: &BTreeMap<&'static str, DynamicConfig>, state: &State) -> usize {
         self.resolver.set_source(
             "file",
@@ -68,6 +78,14 @@ impl Assembler {
         );
         let table = self.compile(configs);
         let routers = table.info.routers.len();
+        if let Some(tx) = &self.wanted {
+            let wanted = crate::certs::wanted(&table.info, &self.tls_defaults, self.default_syntax);
+            tx.send_if_modified(|current| {
+                let changed = *current != wanted;
+                *current = wanted;
+                changed
+            });
+        }
         state.table.store(Arc::new(table));
         routers
     }
@@ -100,6 +118,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
         .map_err(|e| RunError::Tls(e.to_string()))?;
     let tls_config = Arc::new(tls_config);
+    let acme = crate::certs::setup::start(&cfg, &resolver, &provider).await?;
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
     let mut runtimes = Vec::new();
@@ -204,10 +223,14 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             start_date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             providers,
             entrypoints: ep_views,
+            certificates: acme.as_ref().map(|a| a.status.clone()),
         },
-        challenges: None,
+        challenges: acme
+            .as_ref()
+            .map(|a| a.challenges.clone() as Arc<dyn wharf_certstore::challenge::ChallengeSource>),
         label_issues,
     });
+    let (wanted_tx, wanted_rx) = watch::channel(DesiredCertificates::new());
     let assembler = Assembler {
         entrypoints: specs,
         default_syntax: cfg.core.default_rule_syntax,
@@ -216,6 +239,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         internal: internal_services(Arc::downgrade(&state)),
         crypto: provider,
         resolver,
+        tls_defaults: crate::certs::entrypoint_defaults(&cfg),
+        wanted: acme.is_some().then_some(wanted_tx),
     };
 
     // Providers: an initial synchronous load, so wharf starts with its routes.
@@ -254,6 +279,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map(|d| d.0)
         .unwrap_or(Duration::from_millis(100));
     tokio::spawn(aggregate(rx, configs, assembler, state.clone(), throttle));
+    if let Some(acme) = acme {
+        tokio::spawn(acme.manager.run(wanted_rx));
+    }
 
     // Entrypoints.
     let stop_traffic = CancellationToken::new();

@@ -2,6 +2,7 @@
 //! dynamic configuration on free ports, talks to it over loopback with real clients,
 //! and points it at real HTTP, WebSocket and HTTP/2 servers running in this process.
 
+mod acme;
 mod admin;
 mod backends;
 mod balancing;

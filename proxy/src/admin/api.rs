@@ -72,6 +72,13 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
             query,
         ),
         ["http", "middlewares", name] => one(info.middlewares.get(*name).map(|m| m.to_json(name))),
+        ["certificates"] => list(certificates(state), query),
+        ["certificates", name] => one(certificates(state).into_iter().find(|c| {
+            c["main"] == *name
+                || c["domains"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|n| n == *name))
+        })),
         ["tcp", "routers" | "services" | "middlewares"] | ["udp", "routers" | "services"] => {
             list(Vec::new(), query)
         }
@@ -121,6 +128,23 @@ fn routers_with_label_errors(info: &RuntimeInfo, state: &State) -> Vec<Value> {
     }
     out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     out
+}
+
+/// wharf's `/api/certificates`: every managed ACME certificate with its domains,
+/// validity, issuer, renewal time and last error.
+fn certificates(state: &State) -> Vec<Value> {
+    state
+        .admin
+        .certificates
+        .as_ref()
+        .map(|board| {
+            board
+                .load()
+                .iter()
+                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Traefik's list parameters: `search`, `status`, `serviceName`, `page`, `per_page`.

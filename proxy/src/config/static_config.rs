@@ -11,6 +11,13 @@ use super::duration::GoDuration;
 use super::dynamic::{Domain, RuleSyntax};
 use crate::provider::docker::config::DockerProviderConfig;
 
+mod acme;
+
+pub use acme::{
+    Acme, CertStore, Eab, FileCertStore, HttpChallenge, KeyType, TlsChallenge,
+    DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
+};
+
 /// Name of the entrypoint that serves the API, dashboard, ping and metrics.
 pub const ADMIN_ENTRYPOINT: &str = "traefik";
 
@@ -423,17 +430,7 @@ pub struct AccessLog {
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertificateResolver {
     /// ACME settings.
-    pub acme: Option<serde_json::Value>,
+    pub acme: Option<Acme>,
     /// Tailscale (accepted for compatibility).
     pub tailscale: Option<serde_json::Value>,
-}
-
-/// `certStore` (wharf): where certificates live.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct CertStore {
-    /// The file backend's directory (the embedded default).
-    pub file: Option<serde_json::Value>,
-    /// The Consul backend.
-    pub consul: Option<serde_json::Value>,
 }

@@ -52,6 +52,8 @@ pub struct AdminInfo {
     pub providers: Vec<String>,
     /// Entrypoints as Traefik's API shows them.
     pub entrypoints: Vec<serde_json::Value>,
+    /// Managed ACME certificates (`/api/certificates`), when a resolver is configured.
+    pub certificates: Option<wharf_certstore::acme::StatusBoard>,
 }
 
 /// Why an entrypoint could not start.

@@ -261,7 +261,7 @@ mod tests {
             vec![
                 ("api".into(), "true".into()),
                 (
-                    "certificatesResolvers.myresolver.acme.httpchallenge.entrypoint".into(),
+                    "certificatesResolvers.myresolver.acme.httpChallenge.entryPoint".into(),
                     "web".into()
                 ),
                 (

@@ -135,8 +135,12 @@ fn loads_a_traefik_yml() {
     );
 
     let acme = c.certificates_resolvers["le"].acme.as_ref().unwrap();
-    assert_eq!(acme["email"], json!("admin@example.com"));
-    assert_eq!(acme["httpChallenge"]["entryPoint"], json!("web"));
+    assert_eq!(acme.email, "admin@example.com");
+    assert_eq!(acme.http_challenge.as_ref().unwrap().entry_point, "web");
+    assert_eq!(
+        acme.ca_server,
+        crate::config::static_config::LETS_ENCRYPT_STAGING
+    );
     let providers = &c.providers;
     assert_eq!(
         providers.providers_throttle_duration.unwrap().0,
@@ -183,7 +187,7 @@ fn loads_a_traefik_toml() {
     let tls = c.entry_points["websecure"].http.tls.as_ref().unwrap();
     assert_eq!(tls.domains[0].sans, vec!["www.example.org"]);
     let acme = c.certificates_resolvers["le"].acme.as_ref().unwrap();
-    assert_eq!(acme["httpChallenge"]["entryPoint"], json!("web"));
+    assert_eq!(acme.http_challenge.as_ref().unwrap().entry_point, "web");
     let docker = c.providers.docker.as_ref().unwrap();
     assert_eq!(docker.swarm_mode, Some(true));
     assert_eq!(docker.endpoint, "tcp://127.0.0.1:2375");

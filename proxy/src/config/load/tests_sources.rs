@@ -148,7 +148,7 @@ fn environment_names_follow_the_schema() {
     );
     assert_eq!(loaded.addresses["web_secure"], addr("0.0.0.0:8443"));
     let acme = c.certificates_resolvers["le"].acme.as_ref().unwrap();
-    assert_eq!(acme["email"], json!("ops@example.net"));
+    assert_eq!(acme.email, "ops@example.net");
     assert!(!c.providers.docker.as_ref().unwrap().exposed_by_default);
 }
 
@@ -210,14 +210,18 @@ fn loads_a_typical_compose_command_line() {
     );
     let tls = c.entry_points["websecure"].http.tls.as_ref().unwrap();
     assert_eq!(tls.cert_resolver.as_deref(), Some("myresolver"));
+    let acme = c.certificates_resolvers["myresolver"]
+        .acme
+        .as_ref()
+        .unwrap();
+    assert_eq!(acme.http_challenge.as_ref().unwrap().entry_point, "web");
+    assert_eq!(acme.email, "user@example.com");
+    assert_eq!(acme.storage.as_deref(), Some("/letsencrypt/acme.json"));
     assert_eq!(
-        c.certificates_resolvers["myresolver"].acme,
-        Some(json!({
-            "httpchallenge": {"entrypoint": "web"},
-            "email": "user@example.com",
-            "storage": "/letsencrypt/acme.json",
-        }))
+        acme.ca_server,
+        crate::config::static_config::LETS_ENCRYPT_PRODUCTION
     );
+    assert_eq!(acme.key_type, crate::config::static_config::KeyType::Ec256);
     assert_eq!(c.log.level, "DEBUG");
     assert!(c.access_log.is_some());
     assert_eq!(loaded.config_file, None);
