@@ -2,7 +2,6 @@
 //! address errors, environment names.
 #![allow(clippy::unwrap_used)]
 
-
 use super::tests::{addr, invalid, strings, vars, TempDir};
 use super::*;
 
