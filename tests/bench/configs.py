@@ -42,6 +42,7 @@ def ports(base):
         "nginx10k_http": base + 60,
         "haproxy10k_http": base + 70,
         "caddy10k_http": base + 80,
+        "caddy10km_http": base + 85,
         "wharfmem_http": base + 90,
         "wharfmem_admin": base + 92,
         "wharfrebuild_http": base + 95,
@@ -341,6 +342,16 @@ http://:{p['caddy_http']} {{
         parts.append(f"\nhttp://{h}:{p['caddy10k_http']} {{\n{proxy}}}\n")
     parts.append(f"\nhttp://:{p['caddy10k_http']} {{\n    respond 404\n}}\n")
     write(f"{d}/Caddyfile", "".join(parts))
+    # The same names as one site with one host matcher: one route, one upstream pool
+    # (each site block above has a reverse_proxy, and so a connection pool, of its own).
+    d = f"{w}/caddy10km"
+    names = " ".join(hostnames(n))
+    write(
+        f"{d}/Caddyfile",
+        caddy_global()
+        + f"\nhttp://:{p['caddy10km_http']} {{\n    @known host {names}\n"
+        + f"    handle @known {{\n{caddy_proxy(p)}    }}\n    respond 404\n}}\n",
+    )
 
 
 def main():

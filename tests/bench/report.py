@@ -158,7 +158,8 @@ def main():
       " TLS port, and a second instance with"
       f" {hosts:,} routes `h1.bench.test` .. `h{hosts}.bench.test`, all to the same backend"
       " (nginx: one `server` block per name; HAProxy: a map file from Host to backend;"
-      " Caddy: one site block per name; wharf: one router per name). Unknown hosts get a"
+      " Caddy: one site block per name, and a third instance with one site whose host"
+      " matcher lists every name; wharf: one router per name). Unknown hosts get a"
       " 404 from the proxy. All keep connections to the backend alive (up to 200 idle,"
       " wharf's default), put no limit on keep-alive requests from clients, add"
       " X-Forwarded-For/-Proto, pass the Host header through, and write no access log"
@@ -225,11 +226,17 @@ def main():
     d_targets = []
     for p in ["wharf"] + PEERS:
         d_targets += [f"{p}-1", f"{p}-{hosts}"]
+    d_targets.append(f"caddy-{hosts}m")
     table("d", d_targets)
+    w(f"`caddy-{hosts}m`: the {hosts:,} names in one site with one host matcher, so one"
+      f" route and one upstream pool; `caddy-{hosts}` has one site block per name, each with a"
+      " `reverse_proxy`, and so a connection pool, of its own (see its backend connections).")
+    w("")
     w("| proxy | " + f"{hosts:,} routes / 1 route (requests/s) |")
     w("|---|---:|")
     for p in ["wharf"] + PEERS:
         w(f"| {p} | {ratio(get('d', f'{p}-{hosts}'), get('d', f'{p}-1'))} |")
+    w(f"| caddy, one host matcher | {ratio(get('d', f'caddy-{hosts}m'), get('d', 'caddy-1'))} |")
     w("")
     table("e", ["wharf"] + PEERS + ["direct"], throughput=True)
 
