@@ -531,19 +531,7 @@ impl Compiler<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(name: &str, rule: &str) -> RouteEntry {
-        let parsed = Rule::parse(rule, RuleSyntax::V3).unwrap();
-        let svc = tower::service_fn(|_req: http::Request<crate::body::Body>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(crate::body::empty()))
-        });
-        RouteEntry {
-            name: name.into(),
-            service: "s".into(),
-            rule: Arc::new(parsed.rule),
-            handler: HttpService::new(svc),
-        }
-    }
+    use crate::router::tests::entry;
 
     #[test]
     fn higher_priority_first_then_name() {

@@ -120,12 +120,13 @@ impl RouteTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::dynamic::RuleSyntax;
     use http::{HeaderMap, Method};
 
-    fn entry(name: &str, rule: &str) -> RouteEntry {
+    /// A router that always answers 200, for tests of ordering and lookup.
+    pub(crate) fn entry(name: &str, rule: &str) -> RouteEntry {
         let parsed = Rule::parse(rule, RuleSyntax::V3).unwrap();
         let svc = tower::service_fn(|_req: http::Request<crate::body::Body>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(crate::body::empty()))
