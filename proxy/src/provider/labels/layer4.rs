@@ -344,20 +344,10 @@ pub(crate) fn materialize(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::provider::labels::keys::Entry;
     use crate::provider::labels::v2;
 
     fn built(pairs: &[(&str, &str)]) -> (Built, Issues) {
-        let entries: Vec<Entry> = pairs
-            .iter()
-            .map(|(k, v)| Entry {
-                key: format!("traefik.{k}"),
-                rest: k.to_string(),
-                value: v.to_string(),
-            })
-            .collect();
-        let mut issues = Issues::new("db");
-        let mut b = v2::build(&entries, &mut issues);
+        let (mut b, mut issues) = v2::tests::build_from(pairs);
         assign(&mut b, "db", true, &mut issues);
         (b, issues)
     }

@@ -227,11 +227,12 @@ fn tls(tree: &Tree, built: &mut Built, issues: &mut Issues) {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::dynamic::RuleSyntax;
 
-    fn build_from(pairs: &[(&str, &str)]) -> (Built, Issues) {
+    /// Builds the v2 tree of `traefik.`-prefixed labels for workload `w`.
+    pub(in crate::provider::labels) fn build_from(pairs: &[(&str, &str)]) -> (Built, Issues) {
         let entries: Vec<Entry> = pairs
             .iter()
             .map(|(k, v)| Entry {
