@@ -294,7 +294,7 @@ impl Issuer {
         if status != OrderStatus::Ready {
             return Err(AcmeError::Rejected(invalid_detail(&mut order).await));
         }
-        let (key, csr) = keys::key_and_csr(self.settings.key_type, &names)?;
+        let (key, csr) = keys::key_and_csr(self.settings.key_type, &names).await?;
         order
             .finalize_csr(&csr)
             .await

@@ -11,8 +11,7 @@ use x509_parser::extensions::ParsedExtension;
 use super::schedule::Validity;
 use super::AcmeError;
 
-/// The key type of issued certificates. RSA is not offered: ring, wharf's only
-/// crypto backend, cannot generate RSA keys.
+/// The key type of issued certificates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum KeyType {
     /// ECDSA P-256 (the default).
@@ -20,21 +19,64 @@ pub enum KeyType {
     Ec256,
     /// ECDSA P-384.
     Ec384,
+    /// RSA, 2048 bits.
+    Rsa2048,
+    /// RSA, 4096 bits.
+    Rsa4096,
+    /// RSA, 8192 bits (generation takes seconds to minutes).
+    Rsa8192,
 }
 
 impl KeyType {
-    fn algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+    /// RSA modulus size, or `None` for ECDSA.
+    fn rsa_bits(self) -> Option<usize> {
         match self {
-            KeyType::Ec256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            KeyType::Ec384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyType::Ec256 | KeyType::Ec384 => None,
+            KeyType::Rsa2048 => Some(2048),
+            KeyType::Rsa4096 => Some(4096),
+            KeyType::Rsa8192 => Some(8192),
         }
     }
 }
 
-/// A fresh private key and the DER CSR for `names` (the first is the subject's CN
-/// when it fits, as Traefik does).
-pub fn key_and_csr(key_type: KeyType, names: &[String]) -> Result<(KeyPair, Vec<u8>), AcmeError> {
-    let key = KeyPair::generate_for(key_type.algorithm()).map_err(AcmeError::Key)?;
+/// A fresh private key of `key_type`.
+///
+/// ring generates the ECDSA keys; it cannot generate RSA keys, so those come from
+/// the `rsa` crate as PKCS#8 and ring signs with them. RSA generation is slow
+/// (hundreds of milliseconds to minutes): call this off the async workers.
+pub fn generate_key(key_type: KeyType) -> Result<KeyPair, AcmeError> {
+    let Some(bits) = key_type.rsa_bits() else {
+        let alg = match key_type {
+            KeyType::Ec384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            _ => &rcgen::PKCS_ECDSA_P256_SHA256,
+        };
+        return KeyPair::generate_for(alg).map_err(AcmeError::Key);
+    };
+    use rsa::pkcs8::EncodePrivateKey;
+    let rsa_key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+        .map_err(|e| AcmeError::RsaKey(e.to_string()))?;
+    let der = rsa_key
+        .to_pkcs8_der()
+        .map_err(|e| AcmeError::RsaKey(e.to_string()))?;
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes());
+    KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).map_err(AcmeError::Key)
+}
+
+/// A fresh private key of `key_type` and the DER CSR for `names` (the first is the
+/// subject's CN when it fits, as Traefik does). Generation runs on a blocking thread.
+pub async fn key_and_csr(
+    key_type: KeyType,
+    names: &[String],
+) -> Result<(KeyPair, Vec<u8>), AcmeError> {
+    let key = tokio::task::spawn_blocking(move || generate_key(key_type))
+        .await
+        .map_err(|e| AcmeError::RsaKey(format!("key generation task failed: {e}")))??;
+    let csr = csr(&key, names)?;
+    Ok((key, csr))
+}
+
+/// The DER CSR for `names`, signed by `key`.
+fn csr(key: &KeyPair, names: &[String]) -> Result<Vec<u8>, AcmeError> {
     let mut params = CertificateParams::new(names.to_vec()).map_err(AcmeError::Key)?;
     params.distinguished_name = DistinguishedName::new();
     if let Some(main) = names.first().filter(|n| n.len() <= 64) {
@@ -42,8 +84,8 @@ pub fn key_and_csr(key_type: KeyType, names: &[String]) -> Result<(KeyPair, Vec<
             .distinguished_name
             .push(DnType::CommonName, main.as_str());
     }
-    let csr = params.serialize_request(&key).map_err(AcmeError::Key)?;
-    Ok((key, csr.der().to_vec()))
+    let csr = params.serialize_request(key).map_err(AcmeError::Key)?;
+    Ok(csr.der().to_vec())
 }
 
 /// A self-signed TLS-ALPN-01 challenge certificate for `domain` carrying the
@@ -125,16 +167,51 @@ pub fn parse_ari_cert_id(id: &str) -> Option<CertificateIdentifier<'static>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn csr_keys_are_of_the_asked_type() {
+    #[tokio::test]
+    async fn csr_keys_are_of_the_asked_type() {
         for (kt, alg) in [
             (KeyType::Ec256, &rcgen::PKCS_ECDSA_P256_SHA256),
             (KeyType::Ec384, &rcgen::PKCS_ECDSA_P384_SHA384),
+            (KeyType::Rsa2048, &rcgen::PKCS_RSA_SHA256),
         ] {
-            let (key, csr) = key_and_csr(kt, &["a.test".into(), "b.test".into()]).unwrap();
-            assert!(key.is_compatible(alg));
-            assert!(!csr.is_empty());
+            let names = ["a.test".to_string(), "b.test".to_string()];
+            let (key, csr) = key_and_csr(kt, &names).await.unwrap();
+            assert!(key.is_compatible(alg), "{kt:?}");
+            use x509_parser::prelude::FromDer;
+            let (_, req) =
+                x509_parser::certification_request::X509CertificationRequest::from_der(&csr)
+                    .unwrap();
+            let spki = &req.certification_request_info.subject_pki;
+            let want = if kt == KeyType::Rsa2048 {
+                "1.2.840.113549.1.1.1"
+            } else {
+                "1.2.840.10045.2.1"
+            };
+            assert_eq!(spki.algorithm.algorithm.to_id_string(), want, "{kt:?}");
         }
+    }
+
+    #[test]
+    fn rsa_keys_have_the_asked_size_and_serve_tls() {
+        use rsa::pkcs8::DecodePrivateKey;
+        use rsa::traits::PublicKeyParts;
+        // 4096 and 8192 bits take the same path with a larger modulus (and
+        // seconds to minutes), so the test generates the smallest.
+        assert_eq!(KeyType::Rsa4096.rsa_bits(), Some(4096));
+        assert_eq!(KeyType::Rsa8192.rsa_bits(), Some(8192));
+        let key = generate_key(KeyType::Rsa2048).unwrap();
+        let parsed = rsa::RsaPrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap();
+        assert_eq!(parsed.size() * 8, 2048);
+        // A certificate on that key loads into rustls (ring signs with it).
+        let cert = CertificateParams::new(vec!["r.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let p = rustls::crypto::ring::default_provider();
+        let loaded =
+            crate::pem::load_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes(), &p)
+                .unwrap();
+        assert_eq!(loaded.names, vec!["r.test"]);
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub enum AcmeError {
     /// A key or certificate could not be generated.
     #[error("cannot generate a key or certificate")]
     Key(#[source] rcgen::Error),
+    /// An RSA key could not be generated.
+    #[error("cannot generate an RSA key: {0}")]
+    RsaKey(String),
     /// The issued certificate is unusable.
     #[error("unusable certificate: {0}")]
     Certificate(String),

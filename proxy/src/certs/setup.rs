@@ -112,6 +112,9 @@ pub fn resolver_settings(
         key_type: match acme.key_type {
             static_config::KeyType::Ec256 => KeyType::Ec256,
             static_config::KeyType::Ec384 => KeyType::Ec384,
+            static_config::KeyType::Rsa2048 => KeyType::Rsa2048,
+            static_config::KeyType::Rsa4096 => KeyType::Rsa4096,
+            static_config::KeyType::Rsa8192 => KeyType::Rsa8192,
         },
         ca_certificates,
         system_roots: acme.ca_system_cert_pool,

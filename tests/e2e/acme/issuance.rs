@@ -49,7 +49,11 @@ async fn http01_and_tls_alpn01_certificates_verify_against_pebbles_root() {
     let port = free_port();
     let pebble = Pebble::start(&dir.0, port).await;
     let backend = Backend::echo("acme").await;
-    let hosts = [("web1.wharf.test", "http"), ("alpn1.wharf.test", "alpn")];
+    let hosts = [
+        ("web1.wharf.test", "http"),
+        ("alpn1.wharf.test", "alpn"),
+        ("rsa1.wharf.test", "rsa"),
+    ];
     let started = Instant::now();
     let node = Node::start(
         &dir.0.join("node"),
@@ -69,6 +73,26 @@ async fn http01_and_tls_alpn01_certificates_verify_against_pebbles_root() {
         let tls = connect(port, host, &roots)
             .await
             .expect("verified handshake");
+        let der = leaf(&tls).expect("leaf certificate");
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).expect("x509");
+        let key_alg = cert.public_key().algorithm.algorithm.to_id_string();
+        let want = if resolver == "rsa" {
+            "1.2.840.113549.1.1.1" // rsaEncryption
+        } else {
+            "1.2.840.10045.2.1" // id-ecPublicKey
+        };
+        assert_eq!(
+            key_alg, want,
+            "{host}: key algorithm of the served certificate"
+        );
+        if resolver == "rsa" {
+            match cert.public_key().parsed() {
+                Ok(x509_parser::public_key::PublicKey::RSA(k)) => {
+                    assert_eq!(k.key_size(), 2048, "{host}: RSA key size")
+                }
+                other => panic!("{host}: not an RSA key: {other:?}"),
+            }
+        }
         let mut sender = http1(tls).await;
         assert_eq!(
             get_on(&mut sender, host).await,
@@ -76,10 +100,10 @@ async fn http01_and_tls_alpn01_certificates_verify_against_pebbles_root() {
             "{host} routes to the backend over TLS"
         );
     }
-    assert_eq!(pebble.orders(), 2, "one order per domain set");
+    assert_eq!(pebble.orders(), 3, "one order per domain set");
     let certs = node.certificates().await;
     let list = certs.as_array().expect("a list");
-    assert_eq!(list.len(), 2, "{certs}");
+    assert_eq!(list.len(), 3, "{certs}");
     for c in list {
         assert_eq!(c["status"], "valid", "{c}");
         assert!(c["issuer"].as_str().unwrap_or("").contains("Pebble"), "{c}");

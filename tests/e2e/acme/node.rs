@@ -69,6 +69,7 @@ pub fn static_config(
         "certificatesResolvers": {
             "http": resolver(json!({ "httpChallenge": { "entryPoint": "web" } })),
             "alpn": resolver(json!({ "tlsChallenge": {} })),
+            "rsa": resolver(json!({ "httpChallenge": { "entryPoint": "web" }, "keyType": "RSA2048" })),
         },
         "certStore": { "file": { "directory": store, "pollInterval": "200ms" } },
     })

@@ -119,9 +119,6 @@ pub struct Eab {
 }
 
 /// `acme.keyType`: the certificates' key type.
-///
-/// wharf's only crypto backend, ring, cannot generate RSA keys, so `RSA2048`,
-/// `RSA4096` and `RSA8192` are refused when the configuration loads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum KeyType {
     /// ECDSA P-256 (the default).
@@ -129,6 +126,12 @@ pub enum KeyType {
     Ec256,
     /// ECDSA P-384.
     Ec384,
+    /// RSA 2048 bits.
+    Rsa2048,
+    /// RSA 4096 bits.
+    Rsa4096,
+    /// RSA 8192 bits.
+    Rsa8192,
 }
 
 impl KeyType {
@@ -137,6 +140,9 @@ impl KeyType {
         match self {
             KeyType::Ec256 => "EC256",
             KeyType::Ec384 => "EC384",
+            KeyType::Rsa2048 => "RSA2048",
+            KeyType::Rsa4096 => "RSA4096",
+            KeyType::Rsa8192 => "RSA8192",
         }
     }
 
@@ -145,11 +151,11 @@ impl KeyType {
         match s.trim().to_ascii_uppercase().as_str() {
             "EC256" | "" => Ok(KeyType::Ec256),
             "EC384" => Ok(KeyType::Ec384),
-            rsa @ ("RSA2048" | "RSA4096" | "RSA8192") => Err(format!(
-                "keyType {rsa} is not supported: wharf's crypto backend (ring) cannot generate RSA keys; use EC256 or EC384"
-            )),
+            "RSA2048" => Ok(KeyType::Rsa2048),
+            "RSA4096" => Ok(KeyType::Rsa4096),
+            "RSA8192" => Ok(KeyType::Rsa8192),
             other => Err(format!(
-                "unknown keyType {other:?} (use EC256 or EC384)"
+                "unknown keyType {other:?} (use EC256, EC384, RSA2048, RSA4096 or RSA8192)"
             )),
         }
     }
@@ -208,11 +214,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_types_parse_and_rsa_is_refused_with_a_reason() {
+    fn key_types_parse_in_any_case() {
         assert_eq!(KeyType::parse("ec384").unwrap(), KeyType::Ec384);
         assert_eq!(KeyType::parse("EC256").unwrap(), KeyType::Ec256);
-        let err = KeyType::parse("RSA4096").unwrap_err();
-        assert!(err.contains("cannot generate RSA keys"), "{err}");
+        assert_eq!(KeyType::parse("rsa4096").unwrap(), KeyType::Rsa4096);
+        assert_eq!(KeyType::parse("RSA2048").unwrap().as_str(), "RSA2048");
+        let err = KeyType::parse("RSA1024").unwrap_err();
+        assert!(err.contains("RSA2048"), "{err}");
         assert!(KeyType::parse("DSA").is_err());
     }
 
