@@ -215,10 +215,17 @@ impl SharedState {
     /// Runs `f` on the store after firing due session timers, then wakes blocking
     /// queries if anything was written. The lock is never held across an await.
     pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut Store, Instant) -> R) -> R {
+        self.apply(|store, now| {
+            store.expire_sessions(now);
+            f(store, now)
+        })
+    }
+
+    /// Runs `f` on the store and wakes blocking queries if anything was written.
+    fn apply<R>(&self, f: impl FnOnce(&mut Store, Instant) -> R) -> R {
         let now = Instant::now();
         let mut store = lock(&self.inner.store);
         let before = store.raft_index;
-        store.expire_sessions(now);
         let result = f(&mut store, now);
         let after = store.raft_index;
         drop(store);
@@ -235,7 +242,8 @@ impl SharedState {
 
     /// Restarts all session TTL timers, as a new leader does after an outage.
     pub(crate) fn reset_session_timers(&self) {
-        self.with_store(|store, now| store.reset_session_timers(now));
+        // Not `with_store`: timers that ran out during the outage must not fire first.
+        self.apply(|store, now| store.reset_session_timers(now));
     }
 }
 
