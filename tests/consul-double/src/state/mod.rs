@@ -208,6 +208,23 @@ impl SharedState {
         self.with_store(|store, now| store.set_serf_health_critical(critical, now));
     }
 
+    /// Takes the cluster's leader away (`false`) or elects one again (`true`). Without a
+    /// leader every request fails with 500 `No cluster leader` except `?stale` reads, and
+    /// session timers stop; a new leader restarts them at full length.
+    pub fn set_leader(&self, leader: bool) {
+        self.apply(|store, now| {
+            if leader && !store.leader {
+                store.reset_session_timers(now);
+            }
+            store.leader = leader;
+        });
+    }
+
+    /// Whether the cluster currently has a leader.
+    pub fn has_leader(&self) -> bool {
+        lock(&self.inner.store).leader
+    }
+
     pub(crate) fn count(&self, endpoint: Endpoint) {
         *lock(&self.inner.counters).entry(endpoint).or_insert(0) += 1;
     }

@@ -58,6 +58,9 @@ pub struct Store {
     pub(crate) lock_delays: HashMap<String, Instant>,
     /// Whether the node's `serfHealth` check is critical (test hook).
     pub(crate) serf_health_critical: bool,
+    /// Whether the cluster has a leader (test hook); without one, nothing is written
+    /// and session timers do not fire.
+    pub(crate) leader: bool,
 }
 
 /// Raft index of a freshly bootstrapped server: Consul commits a few entries (its own
@@ -75,6 +78,7 @@ impl Default for Store {
             sessions_index: 0,
             lock_delays: HashMap::new(),
             serf_health_critical: false,
+            leader: true,
         }
     }
 }

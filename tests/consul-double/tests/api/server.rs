@@ -174,3 +174,36 @@ async fn the_binary_serves_with_a_token_until_terminated() {
     assert!(terminated.success());
     assert!(child.wait().unwrap().success(), "SIGTERM is a clean exit");
 }
+
+#[tokio::test]
+async fn without_a_leader_only_stale_reads_answer_and_session_timers_stop() {
+    let double = start_short_ttl().await;
+    let api = Api::new(&double);
+    assert!(api.put_ok("/v1/kv/k", "v").await);
+    let id = api.session(r#"{"TTL":"1s"}"#).await;
+    double.set_leader(false);
+    let reply = api.put("/v1/kv/k", "w").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.text(), "No cluster leader");
+    assert_eq!(
+        api.get("/v1/kv/k").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let stale = api.get("/v1/kv/k?stale").await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.headers["x-consul-knownleader"], "false");
+    assert_eq!(decode(&stale.json()[0]["Value"]), b"v");
+
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    double.set_leader(true);
+    let renewed = api.put(&format!("/v1/session/renew/{id}"), "").await;
+    assert_eq!(
+        renewed.status,
+        StatusCode::OK,
+        "no timer fires without a leader"
+    );
+    assert_eq!(
+        api.get("/v1/kv/k").await.headers["x-consul-knownleader"],
+        "true"
+    );
+}

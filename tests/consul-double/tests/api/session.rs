@@ -152,13 +152,23 @@ async fn acquire_and_release_follow_the_lock_rules() {
 }
 
 #[tokio::test]
-async fn a_plain_write_keeps_the_holder() {
+async fn a_plain_write_keeps_the_holder_and_resets_lock_index() {
     let double = start().await;
     let api = Api::new(&double);
     let a = api.session("{}").await;
     assert!(api.put_ok(&format!("/v1/kv/held?acquire={a}"), "x").await);
+    assert_eq!(api.entry("held").await["LockIndex"], 1);
     assert!(api.put_ok("/v1/kv/held", "overwritten").await);
-    assert_eq!(api.entry("held").await["Session"], a.as_str());
+    let entry = api.entry("held").await;
+    assert_eq!(
+        entry["Session"],
+        a.as_str(),
+        "locks are advisory: the write succeeds"
+    );
+    assert_eq!(
+        entry["LockIndex"], 0,
+        "a write without acquire carries LockIndex 0 (Consul's kvsSetTxn)"
+    );
 }
 
 #[tokio::test]
