@@ -208,6 +208,16 @@ impl SharedState {
         self.with_store(|store, now| store.set_serf_health_critical(critical, now));
     }
 
+    /// Drops every delete tombstone, as Consul's tombstone GC does after
+    /// `tombstone_ttl`: a prefix whose highest index came from a delete then reports a
+    /// lower index, the case where blocking clients must reset their index.
+    pub fn reap_tombstones(&self) {
+        self.apply(|store, _| {
+            store.next_index();
+            store.tombstones.clear();
+        });
+    }
+
     /// Takes the cluster's leader away (`false`) or elects one again (`true`). Without a
     /// leader every request fails with 500 `No cluster leader` except `?stale` reads, and
     /// session timers stop; a new leader restarts them at full length.

@@ -149,3 +149,30 @@ async fn a_blocked_session_list_wakes_on_create() {
     assert!(reply.index() > index);
     assert_eq!(reply.json()[0]["ID"], id.as_str());
 }
+
+#[tokio::test]
+async fn reaping_tombstones_moves_a_prefix_index_backwards() {
+    let double = start().await;
+    let api = Api::new(&double);
+    assert!(api.put_ok("/v1/kv/p/keep", "x").await);
+    assert!(api.put_ok("/v1/kv/p/gone", "x").await);
+    assert_eq!(api.delete("/v1/kv/p/gone").await.status, StatusCode::OK);
+    let after_delete = api.get("/v1/kv/p/?recurse").await.index();
+    let keep = api.entry("p/keep").await["ModifyIndex"].as_u64().unwrap();
+    assert!(after_delete > keep);
+
+    double.state().reap_tombstones();
+    let started = Instant::now();
+    let reply = api
+        .get(&format!(
+            "/v1/kv/p/?recurse&index={after_delete}&wait=300ms"
+        ))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "still blocks"
+    );
+    assert_eq!(reply.index(), keep, "the index went backwards");
+    let reset = api.get("/v1/kv/p/?recurse&index=0").await;
+    assert_eq!(reset.index(), keep, "index 0 answers at once");
+}
