@@ -46,6 +46,14 @@
 //!   with another token 403 `ACL not found`.
 //! - Errors are Consul's status codes and plain-text bodies; failures of the state
 //!   store (invalid session, TTL out of range, ...) are 500s as in Consul.
+//!
+//! # Test hooks
+//!
+//! On [`ConsulDouble`] and [`SharedState`]: `stop`/`resume`/`restart` (outage),
+//! `set_leader(false)` (election: 500 `No cluster leader`, only `?stale` reads answer),
+//! `set_token`, `set_latency`, `requests(Endpoint)` counters, `invalidate_session`,
+//! `set_serf_health_critical`, `reap_tombstones` (a prefix index going backwards), and
+//! [`Settings`] for `session_ttl_min`, `kv_max_value_size`, datacenter and node name.
 
 pub mod duration;
 mod error;

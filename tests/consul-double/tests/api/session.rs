@@ -52,10 +52,18 @@ async fn create_applies_consuls_defaults() {
     assert_eq!(session["TTL"], "30s");
     assert_eq!(session["NodeChecks"], Value::Null, "null empties the list");
 
+    let legacy = api.session(r#"{"checks":[]}"#).await;
+    let session = api.get(&format!("/v1/session/info/{legacy}")).await.json()[0].clone();
+    assert_eq!(
+        session["NodeChecks"],
+        Value::Null,
+        "an empty legacy Checks list (any case) removes serfHealth"
+    );
+
     let list = api.get("/v1/session/list").await.json();
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list.as_array().unwrap().len(), 3);
     let node = api.get("/v1/session/node/consul-double").await.json();
-    assert_eq!(node.as_array().unwrap().len(), 2);
+    assert_eq!(node.as_array().unwrap().len(), 3);
     assert_eq!(api.get("/v1/session/info/unknown").await.json(), json!([]));
 }
 
