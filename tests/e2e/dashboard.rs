@@ -268,6 +268,33 @@ async fn dashboard_renders_the_configuration_and_follows_changes() {
         "the page picked up the change without reloading"
     );
 
+    // The filter box narrows the routers, and keeps doing so across refreshes.
+    browser
+        .eval(
+            &page,
+            "(() => { const f = document.getElementById('router-filter'); \
+             f.value = 'FRESH'; f.dispatchEvent(new Event('input')); })()",
+        )
+        .await;
+    for _ in 0..2 {
+        let routers = browser
+            .eval(&page, "document.getElementById('routers').innerText")
+            .await;
+        let routers = routers.as_str().unwrap_or_default();
+        assert!(
+            routers.contains("fresh@file")
+                && !routers.contains("good@file")
+                && !routers.contains("broken@file"),
+            "the filter leaves only the matching router:\n{routers}"
+        );
+        let count = browser
+            .eval(&page, "document.getElementById('router-count').innerText")
+            .await;
+        assert_eq!(count, json!("1 of 3"));
+        // Past at least one refresh (every 2 s).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+
     drop(wharf);
     browser.wait_for_text(&page, "API unreachable").await;
     let text = browser.text(&page).await;
