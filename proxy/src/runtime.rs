@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
@@ -22,6 +22,7 @@ use crate::forward::client::{ClientSettings, Clients};
 use crate::forward::headers::TrustedPeers;
 use crate::lb::HealthRegistry;
 use crate::middleware::HttpService;
+use crate::provider::activity::ProviderActivity;
 use crate::provider::docker::{DockerProvider, ProviderKind};
 use crate::provider::{file, ProviderUpdate};
 use crate::router::{compile, CompileEnv, EntryPointSpec, RouteTable};
@@ -180,15 +181,20 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
 
     let mut providers = Vec::new();
+    let mut provider_names = Vec::new();
     if cfg.providers.file.is_some() {
         providers.push("File".to_string());
+        provider_names.push("file");
     }
     if cfg.providers.docker.is_some() {
         providers.push("Docker".to_string());
+        provider_names.push(ProviderKind::Docker.name());
     }
     if cfg.providers.swarm.is_some() {
         providers.push("Swarm".to_string());
+        provider_names.push(ProviderKind::Swarm.name());
     }
+    let activity = ProviderActivity::new(&provider_names);
     let (tx, rx) = mpsc::channel::<ProviderUpdate>(16);
     // Docker providers: serve with their first listing when the engine answers
     // within DOCKER_INITIAL_WAIT, otherwise start without it and fill in later.
@@ -224,6 +230,8 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             providers,
             entrypoints: ep_views,
             certificates: acme.as_ref().map(|a| a.status.clone()),
+            provider_activity: activity.clone(),
+            dashboard: cfg.api.as_ref().is_some_and(|api| api.dashboard),
         },
         challenges: acme
             .as_ref()
@@ -255,6 +263,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         };
         if let Some(c) = &initial {
             configs.insert("file", c.clone());
+            activity.record("file", SystemTime::now());
         }
         tokio::spawn(file::run(fp, initial, tx.clone()));
     }
@@ -264,6 +273,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         match p.initial(wait).await {
             Some(c) => {
                 configs.insert(p.name(), c);
+                activity.record(p.name(), SystemTime::now());
             }
             None => info!(
                 provider = p.name(),
@@ -379,7 +389,9 @@ async fn aggregate(
     throttle: Duration,
 ) {
     let mut applied = configs.clone();
+    let activity = &state.admin.provider_activity;
     while let Some(update) = rx.recv().await {
+        activity.record(update.provider, SystemTime::now());
         configs.insert(update.provider, update.config);
         let deadline = tokio::time::sleep(throttle);
         tokio::pin!(deadline);
@@ -387,7 +399,10 @@ async fn aggregate(
             tokio::select! {
                 _ = &mut deadline => break,
                 more = rx.recv() => match more {
-                    Some(u) => { configs.insert(u.provider, u.config); }
+                    Some(u) => {
+                        activity.record(u.provider, SystemTime::now());
+                        configs.insert(u.provider, u.config);
+                    }
                     None => break,
                 },
             }

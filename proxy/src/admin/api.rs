@@ -73,6 +73,7 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
         ),
         ["http", "middlewares", name] => one(info.middlewares.get(*name).map(|m| m.to_json(name))),
         ["certificates"] => list(certificates(state), query),
+        ["providers"] => list(providers(state), query),
         ["certificates", name] => one(certificates(state).into_iter().find(|c| {
             c["main"] == *name
                 || c["domains"]
@@ -145,6 +146,18 @@ fn certificates(state: &State) -> Vec<Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// wharf's `/api/providers`: each running provider and when it last delivered a
+/// configuration.
+fn providers(state: &State) -> Vec<Value> {
+    state
+        .admin
+        .provider_activity
+        .snapshot(std::time::SystemTime::now())
+        .iter()
+        .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+        .collect()
 }
 
 /// Traefik's list parameters: `search`, `status`, `serviceName`, `page`, `per_page`.
@@ -248,6 +261,31 @@ mod tests {
         assert_eq!(q.service.as_deref(), Some("s@file"));
         assert_eq!((q.page, q.per_page), (2, 5));
         assert_eq!(parse_query(None).per_page, 100);
+    }
+
+    #[test]
+    fn providers_list_when_they_last_delivered() {
+        let activity = crate::provider::activity::ProviderActivity::new(&["file", "swarm"]);
+        activity.record("file", std::time::SystemTime::now());
+        let state = State {
+            table: arc_swap::ArcSwap::from_pointee(crate::router::RouteTable::default()),
+            terminating: Default::default(),
+            terminating_status: 503,
+            admin: crate::server::AdminInfo {
+                provider_activity: activity,
+                ..Default::default()
+            },
+            challenges: None,
+            label_issues: Vec::new(),
+        };
+        let listed = providers(&state);
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(listed[0]["name"], "file");
+        assert_eq!(listed[0]["configurations"], 1);
+        assert!(listed[0]["lastConfiguration"].is_string(), "{listed:?}");
+        assert!(listed[0]["secondsSince"].as_u64().is_some(), "{listed:?}");
+        assert_eq!(listed[1]["name"], "swarm");
+        assert!(listed[1]["lastConfiguration"].is_null(), "{listed:?}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `/api/rawdata`, `/api/version`).
 
 mod api;
+mod dashboard;
 
 use std::sync::atomic::Ordering;
 
@@ -40,6 +41,9 @@ pub async fn handle<B>(req: Request<B>, state: &State) -> Response<Body> {
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    if let Some(resp) = dashboard::handle(path, req.headers(), state) {
+        return resp;
     }
     if let Some(rest) = path.strip_prefix("/api") {
         return api::handle(rest, req.uri().query(), state);

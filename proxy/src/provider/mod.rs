@@ -4,6 +4,7 @@
 
 use crate::config::DynamicConfig;
 
+pub mod activity;
 pub mod docker;
 pub mod file;
 pub mod labels;

@@ -54,6 +54,10 @@ pub struct AdminInfo {
     pub entrypoints: Vec<serde_json::Value>,
     /// Managed ACME certificates (`/api/certificates`), when a resolver is configured.
     pub certificates: Option<wharf_certstore::acme::StatusBoard>,
+    /// When each provider last delivered a configuration (`/api/providers`).
+    pub provider_activity: crate::provider::activity::ProviderActivity,
+    /// Serve the dashboard at `/dashboard/` (`api.dashboard`).
+    pub dashboard: bool,
 }
 
 /// Why an entrypoint could not start.
