@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod lb;
+pub mod metrics;
 pub mod middleware;
 pub mod provider;
 pub mod router;
