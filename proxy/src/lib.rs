@@ -5,6 +5,7 @@
 //! validated and compiled into one immutable route table, swapped atomically;
 //! the request path reads the current table without locks.
 
+pub mod accesslog;
 pub mod admin;
 pub mod body;
 pub mod certs;
