@@ -317,7 +317,13 @@ mod tests {
         let key = put(&issuer, &entry(None, Some("CA said no"), Some(now - 10))).await;
         let mut slot = Slot::new("le", Domains::new("a.test", &[]));
         // This instance has not failed yet: the first backoff step applies.
-        let report = evaluate(issuer.clone(), key.clone(), slot.clone(), &AcmeCounters::default()).await;
+        let report = evaluate(
+            issuer.clone(),
+            key.clone(),
+            slot.clone(),
+            &AcmeCounters::default(),
+        )
+        .await;
         assert_eq!(report.next_check, now - 10 + 60);
         // After three local failures: 60 s doubled twice.
         slot.failures = 3;

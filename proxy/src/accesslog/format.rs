@@ -42,7 +42,10 @@ fn common(r: &Record, s: &Settings) -> String {
         dash(keep("RequestPath"), Some(r.path.clone())),
         dash(keep("RequestProtocol"), Some(r.protocol().to_string())),
         dash(keep("DownstreamStatus"), Some(r.status.to_string())),
-        dash(keep("DownstreamContentSize"), Some(r.response_size.to_string())),
+        dash(
+            keep("DownstreamContentSize"),
+            Some(r.response_size.to_string())
+        ),
         quoted(keep("request_Referer"), r.referer.as_deref()),
         quoted(keep("request_User-Agent"), r.user_agent.as_deref()),
     );
@@ -132,7 +135,10 @@ pub fn json(r: &Record, s: &Settings) -> Map<String, Value> {
     put("RequestMethod", r.method.as_str().into());
     put("RequestPath", r.path.clone().into());
     put("RequestProtocol", r.protocol().into());
-    put("RequestScheme", if r.tls.is_some() { "https" } else { "http" }.into());
+    put(
+        "RequestScheme",
+        if r.tls.is_some() { "https" } else { "http" }.into(),
+    );
     put(
         "RequestLine",
         format!("{} {} {}", r.method, r.path, r.protocol()).into(),
@@ -160,7 +166,9 @@ pub fn json(r: &Record, s: &Settings) -> Map<String, Value> {
     m.insert("msg".into(), "".into());
     m.insert(
         "time".into(),
-        humantime::format_rfc3339_seconds(r.start).to_string().into(),
+        humantime::format_rfc3339_seconds(r.start)
+            .to_string()
+            .into(),
     );
     if let Some(h) = &r.request_headers {
         headers(&mut m, "request_", h, s);

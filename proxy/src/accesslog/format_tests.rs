@@ -7,7 +7,9 @@ use http::{HeaderMap, HeaderValue, Method, Version};
 
 use super::*;
 use crate::accesslog::settings::AccessLogError;
-use crate::config::static_config::{AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders};
+use crate::config::static_config::{
+    AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders,
+};
 use crate::config::GoDuration;
 
 fn record() -> Record {
@@ -100,7 +102,10 @@ fn json_uses_traefik_field_names() {
     assert_eq!(v["RetryAttempts"], 1);
     assert_eq!(v["RequestCount"], 7);
     assert_eq!(v["entryPointName"], "web");
-    assert!(v.get("request_User-Agent").is_none(), "headers are dropped by default");
+    assert!(
+        v.get("request_User-Agent").is_none(),
+        "headers are dropped by default"
+    );
 }
 
 #[test]
@@ -178,7 +183,10 @@ fn bad_settings_name_the_setting() {
         }),
         ..AccessLog::default()
     });
-    assert!(e.contains("accessLog.filters.statusCodes") && e.contains("500-400"), "{e}");
+    assert!(
+        e.contains("accessLog.filters.statusCodes") && e.contains("500-400"),
+        "{e}"
+    );
     let e = err(AccessLog {
         fields: Some(AccessLogFields {
             names: BTreeMap::from([("ClientHost".into(), "redact".into())]),
@@ -191,7 +199,10 @@ fn bad_settings_name_the_setting() {
 
 #[test]
 fn header_names_are_written_as_go_writes_them() {
-    assert_eq!(crate::accesslog::settings::canonical_header("x-forwarded-for"), "X-Forwarded-For");
+    assert_eq!(
+        crate::accesslog::settings::canonical_header("x-forwarded-for"),
+        "X-Forwarded-For"
+    );
     assert_eq!(split_host("[::1]:80"), ("::1", Some("80")));
     assert_eq!(split_host("a.test"), ("a.test", None));
 }

@@ -52,7 +52,10 @@ impl AccessLogger {
             .name("wharf-accesslog".into())
             .spawn(move || writer::run(for_writer, file, rx))
             .map_err(|source| AccessLogError::Open {
-                path: settings.file_path.clone().unwrap_or_else(|| "stdout".into()),
+                path: settings
+                    .file_path
+                    .clone()
+                    .unwrap_or_else(|| "stdout".into()),
                 source,
             })?;
         if settings.file_path.is_some() {
@@ -113,7 +116,9 @@ fn spawn_reopen_on_sigusr1(tx: mpsc::Sender<Message>) {
                 }
             });
         }
-        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGUSR1; the access log will not be reopened"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGUSR1; the access log will not be reopened")
+        }
     }
 }
 

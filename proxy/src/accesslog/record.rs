@@ -69,5 +69,4 @@ impl Record {
             _ => "HTTP/1.1",
         }
     }
-
 }

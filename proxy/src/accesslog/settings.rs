@@ -66,7 +66,11 @@ fn mode(setting: &str, value: &str, headers: bool) -> Result<Mode, AccessLogErro
             setting,
             format!(
                 "unknown mode {value:?} (use keep{})",
-                if headers { ", drop or redact" } else { " or drop" }
+                if headers {
+                    ", drop or redact"
+                } else {
+                    " or drop"
+                }
             ),
         )),
     }
@@ -107,7 +111,12 @@ pub const DEFAULT_BUFFER: usize = 1024;
 impl Settings {
     /// Checks `cfg`.
     pub fn new(cfg: &AccessLog) -> Result<Self, AccessLogError> {
-        let format = match cfg.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let format = match cfg
+            .format
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("") | Some("common") => Format::Common,
             Some("genericclf") => Format::GenericClf,
             Some("json") => Format::Json,
@@ -135,7 +144,12 @@ impl Settings {
         let names = fields
             .names
             .iter()
-            .map(|(k, v)| Ok((k.to_ascii_lowercase(), mode(&format!("fields.names.{k}"), v, false)?)))
+            .map(|(k, v)| {
+                Ok((
+                    k.to_ascii_lowercase(),
+                    mode(&format!("fields.names.{k}"), v, false)?,
+                ))
+            })
             .collect::<Result<_, AccessLogError>>()?;
         let headers_cfg = fields.headers.unwrap_or_default();
         let headers_default = match &headers_cfg.default_mode {
@@ -171,11 +185,14 @@ impl Settings {
     /// Whether a request with this outcome is logged: with no filter set, every
     /// request is; otherwise one that passes any filter.
     pub fn keep(&self, status: u16, retries: u32, duration: Duration) -> bool {
-        let any = !self.status_codes.is_empty() || self.retry_attempts || !self.min_duration.is_zero();
+        let any =
+            !self.status_codes.is_empty() || self.retry_attempts || !self.min_duration.is_zero();
         if !any {
             return true;
         }
-        self.status_codes.iter().any(|r| r.0 <= status && status <= r.1)
+        self.status_codes
+            .iter()
+            .any(|r| r.0 <= status && status <= r.1)
             || (self.retry_attempts && retries > 0)
             || (!self.min_duration.is_zero() && duration > self.min_duration)
     }
@@ -210,7 +227,12 @@ fn parse_range(s: &str) -> Result<StatusRange, AccessLogError> {
             format!("{s:?} is not a status code or a range such as 400-499"),
         )
     };
-    let code = |t: &str| t.trim().parse::<u16>().ok().filter(|c| (100..=999).contains(c));
+    let code = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=999).contains(c))
+    };
     match s.split_once('-') {
         Some((a, b)) => {
             let (a, b) = (code(a).ok_or_else(bad)?, code(b).ok_or_else(bad)?);

@@ -83,6 +83,8 @@ fn reopen(sink: &mut Sink, settings: &Settings) {
             *sink = Sink::File(BufWriter::new(f));
             tracing::info!(path = %path, "access log reopened");
         }
-        Err(e) => tracing::warn!(error = %e, "access log: cannot reopen; still writing to the old file"),
+        Err(e) => {
+            tracing::warn!(error = %e, "access log: cannot reopen; still writing to the old file")
+        }
     }
 }

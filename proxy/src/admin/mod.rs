@@ -1,4 +1,4 @@
-//! The admin entrypoint: `/ping` and the JSON API in Traefik's shape
+//! The admin entrypoint: `/ping`, `/metrics` (when `metrics.prometheus` is on) and the JSON API in Traefik's shape
 //! (`/api/overview`, `/api/entrypoints`, `/api/http/{routers,services,middlewares}`,
 //! `/api/rawdata`, `/api/version`).
 
@@ -40,6 +40,9 @@ pub async fn handle<B>(req: Request<B>, state: &State) -> Response<Body> {
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    if let (Some(m), "/metrics") = (&state.admin.metrics, path) {
+        return m.respond();
     }
     if let Some(rest) = path.strip_prefix("/api") {
         return api::handle(rest, req.uri().query(), state);

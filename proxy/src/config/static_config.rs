@@ -14,13 +14,13 @@ use crate::provider::docker::config::DockerProviderConfig;
 mod acme;
 mod observability;
 
-pub use observability::{
-    AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders, Metrics, Prometheus,
-    DEFAULT_BUCKETS,
-};
 pub use acme::{
     Acme, CertStore, Eab, FileCertStore, HttpChallenge, KeyType, TlsChallenge,
     DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
+};
+pub use observability::{
+    AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders, Metrics, Prometheus,
+    DEFAULT_BUCKETS,
 };
 
 /// Name of the entrypoint that serves the API, dashboard, ping and metrics.

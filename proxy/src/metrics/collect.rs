@@ -84,11 +84,31 @@ impl Collector for AcmeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let c = self.0.snapshot();
         let counters = [
-            ("wharf_certificate_orders", "Certificate orders placed by this instance (new certificates and renewals)", c.orders),
-            ("wharf_certificates_issued", "Certificates this instance obtained and stored", c.issued),
-            ("wharf_certificate_renewals", "Orders that replaced an existing certificate", c.renewals),
-            ("wharf_certificate_failures", "Certificate orders that failed", c.failures),
-            ("wharf_store_errors", "Reads, writes and watches of the certificate store that failed", c.store_errors),
+            (
+                "wharf_certificate_orders",
+                "Certificate orders placed by this instance (new certificates and renewals)",
+                c.orders,
+            ),
+            (
+                "wharf_certificates_issued",
+                "Certificates this instance obtained and stored",
+                c.issued,
+            ),
+            (
+                "wharf_certificate_renewals",
+                "Orders that replaced an existing certificate",
+                c.renewals,
+            ),
+            (
+                "wharf_certificate_failures",
+                "Certificate orders that failed",
+                c.failures,
+            ),
+            (
+                "wharf_store_errors",
+                "Reads, writes and watches of the certificate store that failed",
+                c.store_errors,
+            ),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value);

@@ -24,8 +24,8 @@ use prometheus_client::registry::Registry;
 use crate::body::{self, Body};
 use crate::config::static_config::Prometheus;
 pub use collect::{AcmeCollector, CertsCollector, ServersCollector};
-pub use scope::{Outcome, RequestScope, TlsInfo};
 use scope::{Buckets, FixedLabels, RequestFamilies};
+pub use scope::{Outcome, RequestScope, TlsInfo};
 
 /// Content type of the exposition (OpenMetrics text, which Prometheus reads).
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -175,8 +175,10 @@ impl Metrics {
 
     /// The open-connections gauge of an entrypoint.
     pub fn open_connections(&self, entrypoint: &str) -> Gauge {
-        self.open_connections
-            .get_or_create_owned(&[("entrypoint", entrypoint.into()), ("protocol", "TCP".into())])
+        self.open_connections.get_or_create_owned(&[
+            ("entrypoint", entrypoint.into()),
+            ("protocol", "TCP".into()),
+        ])
     }
 
     /// The router and service scopes of a route (`None` when neither is counted).

@@ -43,7 +43,11 @@ pub struct TlsLabels {
 
 impl EncodeLabelSet for TlsLabels {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        [("tls_version", self.tls_version), ("tls_cipher", self.tls_cipher)].encode(encoder)?;
+        [
+            ("tls_version", self.tls_version),
+            ("tls_cipher", self.tls_cipher),
+        ]
+        .encode(encoder)?;
         self.fixed.as_ref().encode(encoder)
     }
 }

@@ -40,8 +40,13 @@ fn requests_are_counted_per_scope_with_traefik_names() {
     m.open_connections("web").inc();
     let text = m.encode();
     assert_eq!(
-        line(&text, r#"traefik_entrypoint_requests_total{code="200",method="GET",protocol="http",entrypoint="web"}"#),
-        Some(r#"traefik_entrypoint_requests_total{code="200",method="GET",protocol="http",entrypoint="web"} 3"#),
+        line(
+            &text,
+            r#"traefik_entrypoint_requests_total{code="200",method="GET",protocol="http",entrypoint="web"}"#
+        ),
+        Some(
+            r#"traefik_entrypoint_requests_total{code="200",method="GET",protocol="http",entrypoint="web"} 3"#
+        ),
         "{text}"
     );
     assert!(text.contains(r#"traefik_entrypoint_requests_total{code="404",method="POST",protocol="http",entrypoint="web"} 1"#), "{text}");
@@ -51,9 +56,15 @@ fn requests_are_counted_per_scope_with_traefik_names() {
     assert!(text.contains(r#"traefik_service_requests_bytes_total{code="200",method="GET",protocol="http",service="s@file"} 9"#), "{text}");
     assert!(text.contains(r#"traefik_entrypoint_request_duration_seconds_bucket{le="0.3",code="200",method="GET",protocol="http",entrypoint="web"} 3"#), "{text}");
     assert!(text.contains(r#"traefik_entrypoint_request_duration_seconds_bucket{le="0.1",code="200",method="GET",protocol="http",entrypoint="web"} 0"#), "{text}");
-    assert!(text.contains(r#"traefik_service_retries_total{service="s@file"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"traefik_service_retries_total{service="s@file"} 2"#),
+        "{text}"
+    );
     assert!(text.contains("traefik_config_reloads_total 1"), "{text}");
-    assert!(text.contains(r#"traefik_open_connections{entrypoint="web",protocol="TCP"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"traefik_open_connections{entrypoint="web",protocol="TCP"} 1"#),
+        "{text}"
+    );
     assert!(!text.contains("traefik_router_requests_total"), "{text}");
 }
 
@@ -68,7 +79,9 @@ fn options_choose_the_scopes_and_buckets() {
     };
     let m = Metrics::new(&settings, false);
     assert!(m.entrypoint("web").is_none());
-    assert!(m.route(&"api@internal".into(), &"api@internal".into()).is_none());
+    assert!(m
+        .route(&"api@internal".into(), &"api@internal".into())
+        .is_none());
     let route = m.route(&"r@file".into(), &"s@file".into()).unwrap();
     assert!(route.service.is_none());
     route.record(&Outcome {
@@ -77,10 +90,16 @@ fn options_choose_the_scopes_and_buckets() {
     });
     let text = m.encode();
     assert!(text.contains(r#"traefik_router_requests_total{code="502",method="GET",protocol="http",router="r@file",service="s@file"} 1"#), "{text}");
-    assert!(text.contains(r#"traefik_router_request_duration_seconds_bucket{le="0.5","#), "{text}");
+    assert!(
+        text.contains(r#"traefik_router_request_duration_seconds_bucket{le="0.5","#),
+        "{text}"
+    );
     assert!(text.contains(r#"traefik_router_requests_tls_total{tls_version="1.3",tls_cipher="TLS_AES_128_GCM_SHA256",router="r@file",service="s@file"} 1"#), "{text}");
     assert!(!text.contains("traefik_service_requests_total"), "{text}");
-    assert!(!text.contains("traefik_entrypoint_requests_total"), "{text}");
+    assert!(
+        !text.contains("traefik_entrypoint_requests_total"),
+        "{text}"
+    );
 }
 
 #[test]
