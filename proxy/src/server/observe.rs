@@ -20,7 +20,7 @@ use crate::body::{self, Body, BoxError};
 use crate::forward::UpstreamNote;
 use crate::metrics::{Metrics, Outcome, RequestScope, RouteMetrics, TlsInfo};
 
-/// Requests received by this process, for the access log's `RequestCount`.
+/// Requests logged by this process, for the access log's `RequestCount`.
 static REQUEST_COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// What one entrypoint records about its requests and connections.
@@ -124,8 +124,8 @@ impl Pending {
         tls: Option<TlsInfo>,
     ) -> (Self, Request<Body>) {
         let start = Instant::now();
-        let count = REQUEST_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
         let log = obs.log.as_ref().map(|logger| {
+            let count = REQUEST_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
             let text = |name| {
                 req.headers()
                     .get(name)
@@ -211,7 +211,7 @@ impl Pending {
         resp.map(|b| {
             body::boxed(Observed {
                 inner: b,
-                done: Some(Box::new(done)),
+                done: Some(done),
             })
         })
     }
@@ -288,7 +288,7 @@ pin_project_lite::pin_project! {
     struct Observed {
         #[pin]
         inner: Body,
-        done: Option<Box<Done>>,
+        done: Option<Done>,
     }
 
     impl PinnedDrop for Observed {
