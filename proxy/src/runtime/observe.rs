@@ -19,6 +19,27 @@ impl Observability {
     /// Creates the registry when `metrics.prometheus` is set and starts the access
     /// log when `accessLog` is set; checks that the metrics entrypoint exists.
     pub fn start(cfg: &StaticConfig) -> Result<Self, RunError> {
+        if let Some(m) = &cfg.metrics {
+            let others = [
+                ("datadog", m.datadog.is_some()),
+                ("statsd", m.statsd.is_some()),
+                ("influxDB2", m.influx_db2.is_some()),
+                ("otlp", m.otlp.is_some()),
+            ];
+            for (name, set) in others {
+                if set {
+                    tracing::warn!(
+                        "metrics.{name} is not supported; only metrics.prometheus is exported"
+                    );
+                }
+            }
+            if m.prometheus
+                .as_ref()
+                .is_some_and(|p| !p.header_labels.is_empty())
+            {
+                tracing::warn!("metrics.prometheus.headerLabels is not supported and is ignored");
+            }
+        }
         let add_internals = cfg.metrics.as_ref().is_some_and(|m| m.add_internals);
         let metrics = cfg
             .metrics

@@ -370,3 +370,60 @@ impl HttpBody for Counted {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::config::static_config::Prometheus;
+
+    #[test]
+    fn protocol_labels_follow_traefik() {
+        let mut h = HeaderMap::new();
+        assert_eq!(protocol(&h), "http");
+        h.insert(
+            header::ACCEPT,
+            "text/html, text/event-stream".parse().unwrap(),
+        );
+        assert_eq!(protocol(&h), "sse");
+        h.insert(header::UPGRADE, "WebSocket".parse().unwrap());
+        assert_eq!(protocol(&h), "websocket");
+    }
+
+    #[tokio::test]
+    async fn a_request_is_counted_when_its_response_body_ends() {
+        let metrics = Arc::new(Metrics::new(&Prometheus::default(), false));
+        let pending = Pending {
+            start: Instant::now(),
+            method: Method::GET,
+            protocol: "http",
+            tls: None,
+            entry: metrics.entrypoint("web"),
+            metrics: Some(metrics.clone()),
+            request_bytes: None,
+            log: None,
+        };
+        let mut resp = Response::new(body::full("hello"));
+        resp.extensions_mut().insert(UpstreamNote {
+            service: "s@file".into(),
+            url: None,
+            retries: 2,
+            origin: None,
+        });
+        let resp = pending.finish(resp, None);
+        let series = r#"traefik_entrypoint_responses_bytes_total{code="200",method="GET",protocol="http",entrypoint="web"}"#;
+        assert!(
+            !metrics.encode().contains(series),
+            "not before the body ends"
+        );
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"hello");
+        let text = metrics.encode();
+        assert!(text.contains(&format!("{series} 5")), "{text}");
+        assert!(
+            text.contains(r#"traefik_service_retries_total{service="s@file"} 2"#),
+            "{text}"
+        );
+    }
+}
