@@ -1,6 +1,7 @@
 //! The `wharf` binary: a Traefik-compatible edge proxy and certificate manager.
 
 mod certs;
+mod healthcheck;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,6 +61,20 @@ enum Command {
     /// Certificates in the configured store (`certStore`), shared by every instance.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Ask the running proxy's `/ping` (on `ping.entryPoint`) whether it is ready: exit
+    /// status 0 on 200, else 1 with the reason. Reads the same configuration as the proxy.
+    Healthcheck {
+        /// How long to wait for the answer (Go notation: `5s`, `500ms`).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// `--config FILE` and Traefik-style flags, as for the proxy.
+        #[arg(
+            value_name = "FLAGS",
+            allow_hyphen_values = true,
+            trailing_var_arg = true
+        )]
+        flags: Vec<String>,
+    },
 }
 
 /// Flags of every `wharf certs` action: wharf's configuration (`--config FILE`,
@@ -177,6 +192,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Proxy { flags }) => flags,
         Some(Command::Check(args)) => return run_check(args),
         Some(Command::Certs(command)) => return run_certs(command).map(|()| ExitCode::SUCCESS),
+        Some(Command::Healthcheck { timeout, flags }) => {
+            return Ok(healthcheck::run(timeout, flags))
+        }
         None => cli.flags,
     };
     let cfg = load::load(&flags, std::env::vars())

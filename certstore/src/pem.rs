@@ -84,6 +84,48 @@ pub fn names_and_expiry(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), 
     Ok((names, cert.validity().not_after.timestamp()))
 }
 
+/// What metrics show about a served certificate (Traefik's `cn`, `serial`, `sans`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFacts {
+    /// The subject's common name ("" when it has none).
+    pub common_name: String,
+    /// The serial number, as decimal digits.
+    pub serial: String,
+    /// DNS names of the subject alternative names.
+    pub sans: Vec<String>,
+    /// Expiry, seconds since the Unix epoch.
+    pub not_after: i64,
+}
+
+/// Reads common name, serial, DNS SANs and expiry of a DER certificate.
+pub fn describe(der: &CertificateDer<'_>) -> Result<CertFacts, PemError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| PemError::Certificate(e.to_string()))?;
+    let sans = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| match n {
+                GeneralName::DNSName(d) => Some(d.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .find_map(|cn| cn.as_str().ok().map(str::to_string))
+        .unwrap_or_default();
+    Ok(CertFacts {
+        common_name,
+        serial: cert.tbs_certificate.serial.to_str_radix(10),
+        sans,
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +145,10 @@ mod tests {
             Err(PemError::NoCertificate)
         ));
         assert!(load_pem(cert.pem().as_bytes(), b"junk", &p).is_err());
+        let facts = describe(&loaded.key.cert[0]).unwrap();
+        assert_eq!(facts.sans, vec!["a.test", "*.b.test"]);
+        assert_eq!(facts.not_after, loaded.not_after);
+        assert!(!facts.serial.is_empty());
+        assert!(facts.serial.bytes().all(|b| b.is_ascii_digit()));
     }
 }

@@ -75,6 +75,22 @@ impl CertResolver {
         self.snapshot.store(Arc::new(snap));
     }
 
+    /// Every certificate served by name (the generated default aside), once each,
+    /// read from the writers' view: for metrics, never for a handshake.
+    pub fn served(&self) -> Vec<Arc<CertifiedKey>> {
+        let sources = match self.sources.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut out: Vec<Arc<CertifiedKey>> = Vec::new();
+        for (_, key) in sources.values().flatten() {
+            if !out.iter().any(|k| Arc::ptr_eq(k, key)) {
+                out.push(key.clone());
+            }
+        }
+        out
+    }
+
     /// The certificate served for `server_name` (the default one when none matches).
     pub fn lookup(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {
         let snap = self.snapshot.load();
@@ -144,5 +160,6 @@ mod tests {
         assert!(!Arc::ptr_eq(&r.lookup(Some("y.x.w.test")), &w));
         assert!(!Arc::ptr_eq(&r.lookup(Some("other.test")), &a));
         assert!(!Arc::ptr_eq(&r.lookup(None), &a));
+        assert_eq!(r.served().len(), 2);
     }
 }

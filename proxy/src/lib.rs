@@ -5,6 +5,7 @@
 //! validated and compiled into one immutable route table, swapped atomically;
 //! the request path reads the current table without locks.
 
+pub mod accesslog;
 pub mod admin;
 pub mod body;
 pub mod certs;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod lb;
+pub mod metrics;
 pub mod middleware;
 pub mod provider;
 pub mod router;

@@ -2,6 +2,8 @@
 //! providers, the aggregator that compiles their output into route tables, and the
 //! shutdown sequence.
 
+mod observe;
+
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -21,6 +23,7 @@ use crate::config::{load::parse_address, DynamicConfig};
 use crate::forward::client::{ClientSettings, Clients};
 use crate::forward::headers::TrustedPeers;
 use crate::lb::HealthRegistry;
+use crate::metrics::{AcmeCollector, CertsCollector, Metrics, ServersCollector};
 use crate::middleware::HttpService;
 use crate::provider::activity::ProviderActivity;
 use crate::provider::docker::{DockerProvider, ProviderKind};
@@ -52,6 +55,9 @@ pub enum RunError {
     /// The certificate store or a certificate resolver could not be set up.
     #[error(transparent)]
     Certificates(#[from] crate::certs::setup::SetupError),
+    /// Metrics or the access log could not be set up (the message names the setting).
+    #[error("{0}")]
+    Observability(String),
 }
 
 /// Compiles provider output into route tables.
@@ -67,6 +73,8 @@ struct Assembler {
     tls_defaults: BTreeMap<String, EntryPointTlsDefaults>,
     /// Where the certificates the routers need are sent, when ACME is on.
     wanted: Option<watch::Sender<DesiredCertificates>>,
+    /// Router and service metrics are resolved here for every new table.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Assembler {
@@ -77,7 +85,10 @@ impl Assembler {
             "file",
             crate::tls::static_certificates(configs, &self.crypto),
         );
-        let table = self.compile(configs);
+        let mut table = self.compile(configs);
+        if let Some(m) = &self.metrics {
+            table.attach_metrics(m);
+        }
         let routers = table.info.routers.len();
         if let Some(tx) = &self.wanted {
             let wanted = crate::certs::wanted(&table.info, &self.tls_defaults, self.default_syntax);
@@ -88,6 +99,9 @@ impl Assembler {
             });
         }
         state.table.store(Arc::new(table));
+        if let Some(m) = &self.metrics {
+            m.reloaded();
+        }
         routers
     }
 
@@ -120,6 +134,13 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map_err(|e| RunError::Tls(e.to_string()))?;
     let tls_config = Arc::new(tls_config);
     let acme = crate::certs::setup::start(&cfg, &resolver, &provider).await?;
+    let observability = observe::Observability::start(&cfg)?;
+    if let Some(m) = &observability.metrics {
+        m.register_collector(Box::new(CertsCollector(resolver.clone())));
+        if let Some(a) = &acme {
+            m.register_collector(Box::new(AcmeCollector(a.manager.counters())));
+        }
+    }
 
     let ping_ep = cfg.ping.as_ref().map(|p| p.entry_point.clone());
     let mut runtimes = Vec::new();
@@ -163,6 +184,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
                 ping: ping_ep.as_deref() == Some(name.as_str()) && !admin,
                 admin,
                 redirect,
+                observe: observability.entrypoint(name),
             },
             ep.transport.life_cycle.clone(),
         ));
@@ -232,23 +254,28 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             certificates: acme.as_ref().map(|a| a.status.clone()),
             provider_activity: activity.clone(),
             dashboard: cfg.api.as_ref().is_some_and(|api| api.dashboard),
+            metrics: observability.metrics_on_admin(),
         },
         challenges: acme
             .as_ref()
             .map(|a| a.challenges.clone() as Arc<dyn wharf_certstore::challenge::ChallengeSource>),
         label_issues,
     });
+    if let Some(m) = &observability.metrics {
+        m.register_collector(Box::new(ServersCollector(Arc::downgrade(&state))));
+    }
     let (wanted_tx, wanted_rx) = watch::channel(DesiredCertificates::new());
     let assembler = Assembler {
         entrypoints: specs,
         default_syntax: cfg.core.default_rule_syntax,
         clients,
         health: HealthRegistry::new(),
-        internal: internal_services(Arc::downgrade(&state)),
+        internal: internal_services(Arc::downgrade(&state), observability.metrics.clone()),
         crypto: provider,
         resolver,
         tls_defaults: crate::certs::entrypoint_defaults(&cfg),
         wanted: acme.is_some().then_some(wanted_tx),
+        metrics: observability.metrics.clone(),
     };
 
     // Providers: an initial synchronous load, so wharf starts with its routes.
@@ -392,6 +419,7 @@ async fn aggregate(
     let activity = &state.admin.provider_activity;
     while let Some(update) = rx.recv().await {
         activity.record(update.provider, SystemTime::now());
+        let received = std::time::Instant::now();
         configs.insert(update.provider, update.config);
         let deadline = tokio::time::sleep(throttle);
         tokio::pin!(deadline);
@@ -411,14 +439,28 @@ async fn aggregate(
             continue;
         }
         let routers = assembler.apply(&configs, &state);
+        if let Some(m) = &assembler.metrics {
+            m.synced(received.elapsed().as_secs_f64());
+        }
         applied = configs.clone();
         info!(routers, "configuration applied");
     }
 }
 
-/// wharf's own services that routers may target: `api@internal`, `ping@internal`.
-fn internal_services(state: Weak<State>) -> HashMap<String, HttpService> {
+/// wharf's own services that routers may target: `api@internal`, `ping@internal`,
+/// `prometheus@internal` (when metrics are on).
+fn internal_services(
+    state: Weak<State>,
+    metrics: Option<Arc<Metrics>>,
+) -> HashMap<String, HttpService> {
     let mut map = HashMap::new();
+    if let Some(m) = metrics {
+        let svc = tower::service_fn(move |_req: http::Request<crate::body::Body>| {
+            let resp = m.respond();
+            async move { Ok::<_, std::convert::Infallible>(resp) }
+        });
+        map.insert("prometheus@internal".to_string(), HttpService::new(svc));
+    }
     for name in ["api@internal", "ping@internal", "dashboard@internal"] {
         let state = state.clone();
         let svc = tower::service_fn(move |req: http::Request<crate::body::Body>| {

@@ -123,6 +123,9 @@ pub struct Options {
     pub log_level: String,
     /// Start as `wharf proxy --config FILE` instead of `wharf --config FILE`.
     pub proxy_subcommand: bool,
+    /// Extra top-level sections of the static configuration (`accessLog`, `metrics`),
+    /// replacing the fixed ones of the same name.
+    pub static_extra: Value,
 }
 
 impl Default for Options {
@@ -134,6 +137,7 @@ impl Default for Options {
             trusted_ips: vec!["127.0.0.1/32".into()],
             log_level: "DEBUG".into(),
             proxy_subcommand: false,
+            static_extra: Value::Null,
         }
     }
 }
@@ -181,7 +185,7 @@ impl Wharf {
         let log_path = dir.join("wharf.log");
         let web = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let static_config = json!({
+        let mut static_config = json!({
             "entryPoints": {
                 "web": {
                     "address": web.to_string(),
@@ -203,6 +207,14 @@ impl Wharf {
             "ping": {},
             "log": { "level": options.log_level },
         });
+        if let (Some(base), Some(extra)) = (
+            static_config.as_object_mut(),
+            options.static_extra.as_object(),
+        ) {
+            for (key, value) in extra {
+                base.insert(key.clone(), value.clone());
+            }
+        }
         write_atomically(&dynamic_path, dynamic_yaml);
         fs::write(&static_path, to_yaml(&static_config)).expect("writing static.yml");
         let log = fs::File::create(&log_path).expect("creating the log file");

@@ -10,6 +10,7 @@ mod client;
 mod dashboard;
 mod dataplane;
 mod harness;
+mod observability;
 mod reload;
 mod routing;
 mod selftest;

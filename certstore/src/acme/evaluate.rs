@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::counters::AcmeCounters;
 use super::issue::{Issuer, Outcome};
 use super::schedule::{ari_recheck, renewal_time, AriWindow, Validity};
 use super::AcmeError;
@@ -100,7 +101,12 @@ pub struct SlotReport {
 }
 
 /// Looks at the stored certificate of `key` and orders one if it is missing or due.
-pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotReport {
+pub async fn evaluate(
+    issuer: Arc<Issuer>,
+    key: String,
+    slot: Slot,
+    counters: &AcmeCounters,
+) -> SlotReport {
     let now = model::unix_now();
     let mut report = SlotReport {
         key: key.clone(),
@@ -112,6 +118,7 @@ pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotRepor
     let entry = match model::load::<CertificateEntry>(issuer.store().as_ref(), &key).await {
         Ok(e) => e.map(|(e, _)| e),
         Err(e) => {
+            counters.store_error();
             tracing::warn!(key = %key, error = %e, "cannot read the certificate entry");
             return report;
         }
@@ -149,6 +156,7 @@ pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotRepor
         tracing::info!(key = %key, "stored certificate comes from another CA; replacing it");
     }
     let started = std::time::Instant::now();
+    counters.order(current.is_some());
     match issuer
         .obtain(&slot.domains, current.as_ref(), Duration::ZERO)
         .await
@@ -156,6 +164,7 @@ pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotRepor
         Ok(outcome) => {
             let (Outcome::Issued(entry) | Outcome::Current(entry)) = &outcome;
             if matches!(outcome, Outcome::Issued(_)) {
+                counters.issued();
                 tracing::info!(key = %key, seconds = started.elapsed().as_secs_f64(), "issuance finished");
             }
             report.failures = 0;
@@ -174,6 +183,7 @@ pub async fn evaluate(issuer: Arc<Issuer>, key: String, slot: Slot) -> SlotRepor
             report.next_check = now + BUSY_RECHECK;
         }
         Err(e) => {
+            counters.failure();
             report.failures = slot.failures.saturating_add(1);
             let delay = backoff.delay(report.failures);
             report.next_check = now + secs(delay);
@@ -292,7 +302,7 @@ mod tests {
         .await;
         let mut slot = Slot::new("le", Domains::new("a.test", &[]));
         slot.random = 0.0;
-        let report = evaluate(issuer, key, slot).await;
+        let report = evaluate(issuer, key, slot, &AcmeCounters::default()).await;
         assert_eq!(report.renew_at, Some(now + 89 * DAY - 30 * DAY));
         assert_eq!(report.next_check, now + 59 * DAY);
         assert_eq!(report.failures, 0);
@@ -307,11 +317,17 @@ mod tests {
         let key = put(&issuer, &entry(None, Some("CA said no"), Some(now - 10))).await;
         let mut slot = Slot::new("le", Domains::new("a.test", &[]));
         // This instance has not failed yet: the first backoff step applies.
-        let report = evaluate(issuer.clone(), key.clone(), slot.clone()).await;
+        let report = evaluate(
+            issuer.clone(),
+            key.clone(),
+            slot.clone(),
+            &AcmeCounters::default(),
+        )
+        .await;
         assert_eq!(report.next_check, now - 10 + 60);
         // After three local failures: 60 s doubled twice.
         slot.failures = 3;
-        let report = evaluate(issuer, key, slot).await;
+        let report = evaluate(issuer, key, slot, &AcmeCounters::default()).await;
         assert_eq!(report.next_check, now - 10 + 240);
         assert_eq!(report.failures, 3);
     }

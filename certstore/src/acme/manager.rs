@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
 use tokio::sync::{mpsc, watch};
 
+use super::counters::AcmeCounters;
 use super::evaluate::{evaluate, Slot, SlotReport};
 use super::publish::Publisher;
 use super::status::{rfc3339, CertificateStatus};
@@ -46,6 +47,7 @@ pub struct Manager {
     issuers: BTreeMap<String, Arc<Issuer>>,
     publisher: Publisher,
     status: StatusBoard,
+    counters: Arc<AcmeCounters>,
 }
 
 impl Manager {
@@ -65,6 +67,7 @@ impl Manager {
                 .map(|i| (i.settings().name.clone(), Arc::new(i)))
                 .collect(),
             status: Arc::new(ArcSwap::from_pointee(Vec::new())),
+            counters: Arc::new(AcmeCounters::default()),
         }
     }
 
@@ -73,10 +76,16 @@ impl Manager {
         self.status.clone()
     }
 
+    /// Totals of orders, renewals, failures and store errors, updated as the manager works.
+    pub fn counters(&self) -> Arc<AcmeCounters> {
+        self.counters.clone()
+    }
+
     /// Publishes what the store holds now; call before serving so a restart serves
     /// stored certificates at once.
     pub async fn publish_stored(&mut self) {
         if let Err(e) = self.publisher.refresh().await {
+            self.counters.store_error();
             tracing::warn!(error = %e, "cannot read certificates from the store");
         }
     }
@@ -98,6 +107,7 @@ impl Manager {
                         self.publish_stored().await;
                     }
                     Err(e) => {
+                        self.counters.store_error();
                         tracing::warn!(error = %e, "cannot watch the store; retrying");
                         watch_retry = tokio::time::Instant::now() + Duration::from_secs(5);
                     }
@@ -114,8 +124,9 @@ impl Manager {
                 slot.running = true;
                 let tx = report_tx.clone();
                 let (key, snapshot) = (key.clone(), slot.clone());
+                let counters = self.counters.clone();
                 tokio::spawn(async move {
-                    let report = evaluate(issuer, key, snapshot).await;
+                    let report = evaluate(issuer, key, snapshot, &counters).await;
                     let _ = tx.send(report).await;
                 });
             }

@@ -20,6 +20,7 @@
 
 pub mod account;
 pub mod client;
+pub mod counters;
 mod evaluate;
 pub mod issue;
 pub mod keys;
@@ -31,6 +32,7 @@ pub mod status;
 
 use std::time::Duration;
 
+pub use counters::{AcmeCounters, AcmeCounts};
 pub use issue::{Issuer, Outcome};
 pub use keys::KeyType;
 pub use manager::{DesiredCertificates, Manager, StatusBoard, Wanted};

@@ -1,4 +1,4 @@
-//! The admin entrypoint: `/ping` and the JSON API in Traefik's shape
+//! The admin entrypoint: `/ping`, `/metrics` (when `metrics.prometheus` is on) and the JSON API in Traefik's shape
 //! (`/api/overview`, `/api/entrypoints`, `/api/http/{routers,services,middlewares}`,
 //! `/api/rawdata`, `/api/version`).
 
@@ -44,6 +44,9 @@ pub async fn handle<B>(req: Request<B>, state: &State) -> Response<Body> {
     }
     if let Some(resp) = dashboard::handle(path, req.headers(), state) {
         return resp;
+    }
+    if let (Some(m), "/metrics") = (&state.admin.metrics, path) {
+        return m.respond();
     }
     if let Some(rest) = path.strip_prefix("/api") {
         return api::handle(rest, req.uri().query(), state);

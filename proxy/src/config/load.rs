@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::{fmt, fs};
 
 use super::static_config::{
-    Api, EntryPoint, EntryPointTls, Metrics, Ping, StaticConfig, ADMIN_ENTRYPOINT,
+    Api, EntryPoint, EntryPointTls, Metrics, Ping, Prometheus, StaticConfig, ADMIN_ENTRYPOINT,
     DEFAULT_ADMIN_ADDRESS,
 };
 use super::tree::{Shape, Tree, TreeError};
@@ -311,7 +311,7 @@ fn apply_defaults(config: &mut StaticConfig, given: &Tree) {
     }
     if let Some(metrics) = &mut config.metrics {
         if given.get(&["metrics", "prometheus"]).is_none() {
-            metrics.prometheus = Some(serde_json::Value::Object(Default::default()));
+            metrics.prometheus = Some(Prometheus::default());
         }
     }
     let entry_points = &mut config.entry_points;

@@ -12,10 +12,15 @@ use super::dynamic::{Domain, RuleSyntax};
 use crate::provider::docker::config::DockerProviderConfig;
 
 mod acme;
+mod observability;
 
 pub use acme::{
     Acme, CertStore, Eab, FileCertStore, HttpChallenge, KeyType, TlsChallenge,
     DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
+};
+pub use observability::{
+    AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders, Metrics, Prometheus,
+    DEFAULT_BUCKETS,
 };
 
 /// Name of the entrypoint that serves the API, dashboard, ping and metrics.
@@ -364,14 +369,6 @@ impl Default for Ping {
     }
 }
 
-/// `metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Metrics {
-    /// Prometheus exporter settings.
-    pub prometheus: Option<serde_json::Value>,
-}
-
 /// `log`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -407,22 +404,6 @@ impl Default for Log {
             compress: None,
         }
     }
-}
-
-/// `accessLog`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct AccessLog {
-    /// File path; stdout when absent.
-    pub file_path: Option<String>,
-    /// `common` (default) or `json`.
-    pub format: Option<String>,
-    /// Which requests are logged.
-    pub filters: Option<serde_json::Value>,
-    /// Which fields and headers are logged.
-    pub fields: Option<serde_json::Value>,
-    /// Lines buffered before writing.
-    pub buffering_size: Option<u64>,
 }
 
 /// `certificatesResolvers.<name>`.

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use http::uri::{PathAndQuery, Scheme};
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
@@ -30,8 +31,22 @@ pub struct LbService {
     inner: Arc<LbInner>,
 }
 
+/// What forwarding did, attached to the response's extensions for metrics and the
+/// access log.
+#[derive(Debug, Clone)]
+pub struct UpstreamNote {
+    /// The load-balanced service that forwarded (qualified name).
+    pub service: Arc<str>,
+    /// The server of the last attempt, if one was picked.
+    pub url: Option<Uri>,
+    /// Attempts on other servers after a connection failure.
+    pub retries: u32,
+    /// Time from the first attempt to the server's response headers.
+    pub origin: Option<Duration>,
+}
+
 struct LbInner {
-    service: String,
+    service: Arc<str>,
     balancer: Balancer,
     pass_host_header: bool,
     clients: Clients,
@@ -47,7 +62,7 @@ impl LbService {
     ) -> Self {
         Self {
             inner: Arc::new(LbInner {
-                service,
+                service: service.into(),
                 balancer,
                 pass_host_header,
                 clients,
@@ -73,16 +88,29 @@ impl tower::Service<Request<Body>> for LbService {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let inner = self.inner.clone();
         Box::pin(async move {
-            Ok(inner.forward(req).await.unwrap_or_else(|e| {
+            let mut note = UpstreamNote {
+                service: inner.service.clone(),
+                url: None,
+                retries: 0,
+                origin: None,
+            };
+            let mut resp = inner.forward(req, &mut note).await.unwrap_or_else(|e| {
                 debug!(service = %inner.service, error = %e, "upstream error");
                 e.into_response()
-            }))
+            });
+            resp.extensions_mut().insert(note);
+            Ok(resp)
         })
     }
 }
 
 impl LbInner {
-    async fn forward(&self, mut req: Request<Body>) -> Result<Response<Body>, ProxyError> {
+    async fn forward(
+        &self,
+        mut req: Request<Body>,
+        note: &mut UpstreamNote,
+    ) -> Result<Response<Body>, ProxyError> {
+        let started = Instant::now();
         let upgrade = headers::upgrade_requested(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
@@ -97,6 +125,8 @@ impl LbInner {
             };
             let index = pick.index;
             let target = &pick.upstream.url;
+            note.retries = tried.len() as u32;
+            note.url = Some(target.clone());
             let set_cookie = pick.set_cookie.clone();
             let h2c = target.scheme_str() == Some("h2c");
             let uri = upstream_uri(target, parts.uri.path_and_query())?;
@@ -144,6 +174,7 @@ impl LbInner {
             };
             match result {
                 Ok(resp) => {
+                    note.origin = Some(started.elapsed());
                     self.balancer.report_success(index);
                     let mut resp = self.response(resp, client_upgrade, set_cookie);
                     *resp.version_mut() = parts.version;

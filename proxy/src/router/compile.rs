@@ -217,6 +217,7 @@ impl Compiler<'_> {
                     service: service.as_str().into(),
                     rule: rule.clone(),
                     handler: svc,
+                    metrics: None,
                 };
                 out.push((ep.name.clone(), tls, priority, entry));
             }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::lb::HealthCheckHandle;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::middleware::HttpService;
 use crate::rules::{RequestView, Rule};
 pub use compile::{compile, CompileEnv, EntryPointSpec};
@@ -28,6 +29,8 @@ pub struct RouteEntry {
     pub rule: Arc<Rule>,
     /// Middlewares and service as one service.
     pub handler: HttpService,
+    /// Its router and service metrics, resolved once per table (see [`RouteTable::attach_metrics`]).
+    pub metrics: Option<Arc<RouteMetrics>>,
 }
 
 /// The routers of one entrypoint for one kind of connection (plain or TLS).
@@ -117,6 +120,24 @@ impl RouteTable {
     pub fn entrypoint(&self, name: &str) -> Option<&EntryRoutes> {
         self.entrypoints.get(name)
     }
+
+    /// Resolves every route's router and service metrics, and lets `metrics` forget
+    /// the services no route uses any more.
+    pub fn attach_metrics(&mut self, metrics: &Metrics) {
+        let mut live = std::collections::HashSet::new();
+        for routes in self.entrypoints.values_mut() {
+            for entry in routes
+                .plain
+                .routers
+                .iter_mut()
+                .chain(routes.tls.routers.iter_mut())
+            {
+                entry.metrics = metrics.route(&entry.name, &entry.service);
+                live.insert(entry.service.clone());
+            }
+        }
+        metrics.retain_services(&live);
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +157,7 @@ pub(crate) mod tests {
             service: "s".into(),
             rule: Arc::new(parsed.rule),
             handler: HttpService::new(svc),
+            metrics: None,
         }
     }
 

@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use tower::Service;
 use tracing::Instrument;
 
+use super::observe::{Matched, Pending};
 use super::{ConnCtx, State};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
@@ -47,19 +48,35 @@ pub fn normalize_host(raw: &str) -> Cow<'_, str> {
     }
 }
 
-/// Handles one request that arrived on a traffic entrypoint.
-pub async fn handle(
-    mut req: Request<Incoming>,
-    cx: Arc<ConnCtx>,
-    state: Arc<State>,
-) -> Response<Body> {
+/// Handles one request that arrived on a traffic entrypoint; counts it in the
+/// metrics and the access log when they are on.
+pub async fn handle(req: Request<Incoming>, cx: Arc<ConnCtx>, state: Arc<State>) -> Response<Body> {
+    let Some(obs) = &cx.observe else {
+        return route(req.map(body::boxed), &cx, &state).await.0;
+    };
+    if obs.serve_metrics && req.uri().path() == "/metrics" {
+        if let Some(m) = &obs.metrics {
+            return m.respond();
+        }
+    }
+    let (pending, req) = Pending::begin(req, obs, &cx.entrypoint, cx.peer, cx.tls_info);
+    let (resp, matched) = route(req, &cx, &state).await;
+    pending.finish(resp, matched)
+}
+
+/// Finds the request's router and runs its handler; returns the router that matched.
+async fn route(
+    mut req: Request<Body>,
+    cx: &ConnCtx,
+    state: &State,
+) -> (Response<Body>, Option<Matched>) {
     if let Some(token) = req.uri().path().strip_prefix(ACME_HTTP_PREFIX) {
-        if let Some(resp) = http01(token, &state).await {
-            return resp;
+        if let Some(resp) = http01(token, state).await {
+            return (resp, None);
         }
     }
     if cx.ping && req.uri().path() == "/ping" {
-        return super::super::admin::ping(&state);
+        return (super::super::admin::ping(state), None);
     }
     if !req.headers().contains_key(header::HOST) {
         if let Some(v) = req
@@ -94,7 +111,7 @@ pub async fn handle(
     );
     let host = normalize_host(&raw_host);
     if let Some(redirect) = &cx.redirect {
-        return redirect.respond(&req, &host);
+        return (redirect.respond(&req, &host), None);
     }
     let found = {
         let table = state.table.load();
@@ -108,26 +125,34 @@ pub async fn handle(
                 headers: req.headers(),
                 client_ip: headers::canonical(cx.peer.ip()),
             };
-            set.find(&view)
-                .map(|e| (e.name.clone(), e.service.clone(), e.handler.clone()))
+            set.find(&view).map(|e| {
+                (
+                    Matched {
+                        router: e.name.clone(),
+                        service: e.service.clone(),
+                        metrics: e.metrics.clone(),
+                    },
+                    e.handler.clone(),
+                )
+            })
         })
     };
-    let Some((router, service, handler)) = found else {
+    let Some((matched, handler)) = found else {
         tracing::debug!(host = %host, path = req.uri().path(), "no router matches");
-        return ProxyError::NoRoute.into_response();
+        return (ProxyError::NoRoute.into_response(), None);
     };
     let span = tracing::info_span!(
         "request",
-        router = %router,
-        service = %service,
+        router = %matched.router,
+        service = %matched.service,
         method = %req.method(),
         path = req.uri().path(),
     );
     // Every service in a chain is always ready, so `call` needs no `poll_ready` first.
     let mut handler = handler;
-    let resp = handler.call(req.map(body::boxed)).instrument(span).await;
+    let resp = handler.call(req).instrument(span).await;
     match resp {
-        Ok(r) => r,
+        Ok(r) => (r, Some(matched)),
         Err(never) => match never {},
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod handle;
 mod io;
+pub mod observe;
 pub mod redirect;
 
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub struct AdminInfo {
     pub provider_activity: crate::provider::activity::ProviderActivity,
     /// Serve the dashboard at `/dashboard/` (`api.dashboard`).
     pub dashboard: bool,
+    /// Metrics served on `/metrics` of the admin entrypoint, when they are on.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Why an entrypoint could not start.
@@ -94,6 +97,8 @@ pub struct EntryPointRuntime {
     pub admin: bool,
     /// Redirect every request elsewhere (`http.redirections.entryPoint`).
     pub redirect: Option<redirect::Redirect>,
+    /// Metrics and access log of this entrypoint; `None` when both are off.
+    pub observe: Option<Arc<observe::EntryObserver>>,
 }
 
 /// What a request's handler knows about its connection.
@@ -110,6 +115,10 @@ pub struct ConnCtx {
     pub ping: bool,
     /// Redirect every request elsewhere.
     pub redirect: Option<redirect::Redirect>,
+    /// Metrics and access log of the entrypoint.
+    pub observe: Option<Arc<observe::EntryObserver>>,
+    /// The TLS version and cipher, on TLS connections.
+    pub tls_info: Option<crate::metrics::TlsInfo>,
 }
 
 /// Binds an entrypoint's address with SO_REUSEADDR, naming the entrypoint on error.
@@ -192,6 +201,11 @@ async fn connection(
     builder: &auto::Builder<TokioExecutor>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     stream.set_nodelay(true)?;
+    let _open = observe::OpenConnection::new(
+        ep.observe
+            .as_ref()
+            .and_then(|o| o.open_connections.as_ref()),
+    );
     let trusted = ep.trusted.trusts(peer.ip());
     let is_tls = match &ep.tls {
         Some(_) => {
@@ -203,14 +217,18 @@ async fn connection(
         }
         None => false,
     };
-    let cx = Arc::new(ConnCtx {
-        entrypoint: ep.name.clone(),
-        peer,
-        tls: is_tls,
-        trusted,
-        ping: ep.ping,
-        redirect: ep.redirect.clone(),
-    });
+    let cx = |tls_info| {
+        Arc::new(ConnCtx {
+            entrypoint: ep.name.clone(),
+            peer,
+            tls: is_tls,
+            trusted,
+            ping: ep.ping,
+            redirect: ep.redirect.clone(),
+            observe: ep.observe.clone(),
+            tls_info,
+        })
+    };
     match (&ep.tls, is_tls) {
         (Some(config), true) => {
             let start = tokio::time::timeout(
@@ -228,9 +246,10 @@ async fn connection(
             }
             let tls =
                 tokio::time::timeout(ep.read_timeout, start.into_stream(config.clone())).await??;
+            let cx = cx(crate::metrics::TlsInfo::of(tls.get_ref().1));
             serve_io(tls, cx, ep, state, drain, builder).await
         }
-        _ => serve_io(stream, cx, ep, state, drain, builder).await,
+        _ => serve_io(stream, cx(None), ep, state, drain, builder).await,
     }
 }
 

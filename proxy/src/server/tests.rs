@@ -97,6 +97,7 @@ async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
         ping: false,
         admin: false,
         redirect: None,
+        observe: None,
     };
     let stop = CancellationToken::new();
     tokio::spawn(serve(

@@ -96,15 +96,17 @@ fn loads_a_traefik_yml() {
     );
     let access = c.access_log.as_ref().unwrap();
     assert_eq!(access.buffering_size, Some(100));
-    assert_eq!(
-        access.filters.as_ref().unwrap()["statusCodes"],
-        json!(["400-499", "500-599"])
-    );
+    let filters = access.filters.as_ref().unwrap();
+    assert_eq!(filters.status_codes, vec!["400-499", "500-599"]);
+    assert!(filters.retry_attempts);
+    let fields = access.fields.as_ref().unwrap();
+    let headers = fields.headers.as_ref().unwrap();
+    assert_eq!(headers.names["User-Agent"], "keep");
     let api = c.api.as_ref().unwrap();
     assert!(api.dashboard && !api.insecure);
     assert_eq!(c.ping.as_ref().unwrap().entry_point, "traefik");
     let prometheus = c.metrics.as_ref().unwrap().prometheus.as_ref().unwrap();
-    assert_eq!(prometheus["addServicesLabels"], json!(true));
+    assert!(prometheus.add_services_labels && prometheus.add_entry_points_labels);
 
     assert_eq!(c.entry_points.len(), 3, "no default entrypoints added");
     let redirect = c.entry_points["web"].http.redirections.as_ref().unwrap();
@@ -193,7 +195,8 @@ fn loads_a_traefik_toml() {
     assert_eq!(docker.endpoint, "tcp://127.0.0.1:2375");
     assert!(!c.providers.file.as_ref().unwrap().watch);
     let prometheus = c.metrics.as_ref().unwrap().prometheus.as_ref().unwrap();
-    assert_eq!(prometheus["buckets"], json!([0.1, 0.3, 1.2, 5.0]));
+    assert_eq!(prometheus.buckets, vec![0.1, 0.3, 1.2, 5.0]);
+    assert_eq!(prometheus.entry_point, "metrics");
     assert_eq!(loaded.addresses["web"], addr("0.0.0.0:8080"));
     assert_eq!(loaded.addresses["metrics"], addr("127.0.0.1:8082"));
     assert_eq!(loaded.addresses[ADMIN_ENTRYPOINT], addr("127.0.0.1:8080"));
@@ -343,7 +346,10 @@ fn defaults_with_nothing_given() {
     let c = &loaded.config;
     assert_eq!(c.api, Some(Api::default()));
     assert_eq!(c.ping, Some(Ping::default()));
-    assert_eq!(c.metrics.as_ref().unwrap().prometheus, Some(json!({})));
+    assert_eq!(
+        c.metrics.as_ref().unwrap().prometheus,
+        Some(Prometheus::default())
+    );
     assert_eq!(
         (c.log.level.as_str(), c.log.format.as_str()),
         ("INFO", "common")

@@ -225,3 +225,41 @@ fn loads_a_typical_compose_command_line() {
     assert_eq!(loaded.config_file, None);
     assert_eq!(loaded.addresses.len(), 3);
 }
+
+#[test]
+fn metrics_and_access_log_options_from_flags() {
+    let dir = TempDir::new("observability");
+    let loaded = dir
+        .loader()
+        .args(strings(&[
+            "--metrics.prometheus.buckets=0.5,1,2.5",
+            "--metrics.prometheus.addrouterslabels=true",
+            "--metrics.prometheus.entryPoint=traefik",
+            "--accesslog.format=json",
+            "--accesslog.bufferingsize=50",
+            "--accesslog.filters.statuscodes=400-499,503",
+            "--accesslog.filters.minduration=10ms",
+            "--accesslog.fields.names.ClientHost=drop",
+            "--accesslog.fields.headers.defaultmode=keep",
+            "--accesslog.fields.headers.names.Authorization=redact",
+        ]))
+        .load()
+        .unwrap();
+    let c = &loaded.config;
+    let prometheus = c.metrics.as_ref().unwrap().prometheus.as_ref().unwrap();
+    assert_eq!(prometheus.buckets, vec![0.5, 1.0, 2.5]);
+    assert!(prometheus.add_routers_labels && prometheus.add_services_labels);
+    let access = c.access_log.as_ref().unwrap();
+    assert_eq!(access.buffering_size, Some(50));
+    let filters = access.filters.as_ref().unwrap();
+    assert_eq!(filters.status_codes, vec!["400-499", "503"]);
+    assert_eq!(
+        filters.min_duration.map(|d| d.0),
+        Some(std::time::Duration::from_millis(10))
+    );
+    let fields = access.fields.as_ref().unwrap();
+    assert_eq!(fields.names["ClientHost"], "drop");
+    let headers = fields.headers.as_ref().unwrap();
+    assert_eq!(headers.default_mode.as_deref(), Some("keep"));
+    assert_eq!(headers.names["Authorization"], "redact");
+}
