@@ -5,6 +5,7 @@ pub mod allow_list;
 pub mod basic_auth;
 pub mod buffering;
 pub mod handler;
+pub mod headers;
 pub mod htpasswd;
 pub mod in_flight;
 pub mod path;
@@ -126,7 +127,6 @@ impl MiddlewareError {
 const KNOWN_UNSUPPORTED: &[&str] = &[
     "digestauth",
     "forwardauth",
-    "headers",
     "retry",
     "circuitbreaker",
     "compress",
@@ -181,6 +181,7 @@ pub fn build(cfg: &Middleware) -> Result<Built, MiddlewareError> {
         "redirectscheme" => return redirect::scheme(opts),
         "redirectregex" => return redirect::regex(opts),
         "basicauth" => return basic_auth::build(opts),
+        "headers" => return headers::build(opts),
         "ipallowlist" => return allow_list::build("ipAllowList", opts),
         "ipwhitelist" => return allow_list::build("ipWhiteList", opts),
         "ratelimit" => return rate_limit::build(opts),
