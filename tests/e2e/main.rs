@@ -9,6 +9,7 @@ mod balancing;
 mod client;
 mod dataplane;
 mod harness;
+mod middlewares_a;
 mod reload;
 mod routing;
 mod selftest;
