@@ -13,8 +13,10 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod source;
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::{Request, Response};
 use regex::Regex;
@@ -25,7 +27,7 @@ use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
 use crate::config::dynamic::Middleware;
-use crate::config::tree::{Tree, TreeError};
+use crate::config::tree::{Shape, Tree, TreeError};
 pub use handler::{ClientInfo, HttpLayer};
 use path::{PathRewrite, PathRewriteLayer};
 
@@ -227,9 +229,24 @@ pub fn regex(kind: &'static str, r: &str) -> Result<Regex, MiddlewareError> {
 /// Parses a middleware's options through the lenient configuration tree: keys
 /// match case-insensitively, strings (from labels) coerce to numbers, booleans and
 /// comma-separated lists, and unknown keys are refused with the nearest known name.
-pub fn parse<T: DeserializeOwned>(kind: &'static str, v: &Value) -> Result<T, MiddlewareError> {
+/// Each options type's shape is probed once per process.
+pub fn parse<T: DeserializeOwned + 'static>(
+    kind: &'static str,
+    v: &Value,
+) -> Result<T, MiddlewareError> {
+    static SHAPES: OnceLock<Mutex<HashMap<TypeId, Arc<Shape>>>> = OnceLock::new();
+    let shape = {
+        let mut shapes = match SHAPES.get_or_init(Default::default).lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        shapes
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(Shape::of::<T>()))
+            .clone()
+    };
     Tree::from_json(v)
-        .deserialize_into()
+        .deserialize_with(&shape)
         .map_err(|source| MiddlewareError::Options { kind, source })
 }
 
