@@ -1,7 +1,9 @@
 //! `basicAuth`: HTTP Basic authentication against htpasswd entries given inline
 //! (`users`) or in a file (`usersFile`). bcrypt checks run on tokio's blocking
-//! pool, and a successful check is remembered (as a salted SHA-256 of the
-//! password) so a returning client does not pay for bcrypt again.
+//! pool, at most one per CPU at a time per middleware (so a flood of wrong
+//! passwords cannot take the whole pool), and a successful check is remembered
+//! (as a salted SHA-256 of the password) so a returning client does not pay for
+//! bcrypt again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,7 @@ use http::{header, HeaderName, HeaderValue, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use super::handler::{forward, Handler, HttpLayer, ResponseFuture};
 use super::htpasswd::{parse_entries, Hash};
@@ -95,6 +98,9 @@ pub fn build(opts: &Value) -> Result<Built, MiddlewareError> {
             header_field,
             salt: rand::random(),
             verified: Mutex::new(HashMap::new()),
+            slow_checks: Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            ),
         }),
     })))
 }
@@ -109,6 +115,8 @@ struct Shared {
     /// User → salted digest of the password last verified against a slow hash.
     /// The lock is held only to read or write one entry, never across an await.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// Bounds the bcrypt checks running at once.
+    slow_checks: Semaphore,
 }
 
 struct BasicAuth {
@@ -209,9 +217,12 @@ impl Handler for BasicAuth {
         let hash = hash.clone();
         let mut next = next.clone();
         Box::pin(async move {
-            let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
-                .await
-                .unwrap_or(false);
+            let ok = match shared.slow_checks.acquire().await {
+                Ok(_permit) => tokio::task::spawn_blocking(move || hash.verify(&password))
+                    .await
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
             if !ok {
                 tracing::debug!(user = %user, "basicAuth: wrong password");
                 return shared.unauthorized();
