@@ -11,6 +11,7 @@ mod dashboard;
 mod dataplane;
 mod harness;
 mod observability;
+mod middlewares_a;
 mod reload;
 mod routing;
 mod selftest;

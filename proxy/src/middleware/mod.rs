@@ -1,19 +1,34 @@
 //! HTTP middlewares as tower layers, built from Traefik's middleware configuration.
 //! A middleware that fails to build disables only the routers that use it.
 
+pub mod allow_list;
+pub mod basic_auth;
+pub mod buffering;
+pub mod handler;
+pub mod headers;
+pub mod htpasswd;
+pub mod in_flight;
 pub mod path;
+pub mod rate_limit;
+pub mod redirect;
+pub mod source;
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::{Request, Response};
 use regex::Regex;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
 use crate::config::dynamic::Middleware;
+use crate::config::tree::{Shape, Tree, TreeError};
+pub use handler::{ClientInfo, HttpLayer};
 use path::{PathRewrite, PathRewriteLayer};
 
 /// The type-erased service every router's chain is made of. Every service in a
@@ -27,6 +42,8 @@ pub enum Built {
     Path(PathRewriteLayer),
     /// A chain of other middlewares, by name, applied in order.
     Chain(Vec<String>),
+    /// Any other middleware, as a layer over the type-erased service.
+    Http(HttpLayer),
 }
 
 impl Built {
@@ -35,6 +52,7 @@ impl Built {
         match self {
             Built::Path(layer) => HttpService::new(tower::Layer::layer(layer, inner)),
             Built::Chain(_) => inner,
+            Built::Http(layer) => layer.wrap(inner),
         }
     }
 }
@@ -56,41 +74,65 @@ pub enum MiddlewareError {
     Options {
         /// Middleware type.
         kind: &'static str,
-        /// The parse error.
+        /// The parse error, naming the option.
         #[source]
-        source: serde_json::Error,
+        source: TreeError,
     },
     /// A regular expression does not compile.
-    #[error("invalid regexp {regex:?}: {source}")]
+    #[error("{kind}: invalid regexp {regex:?}: {source}")]
     Regex {
+        /// Middleware type.
+        kind: &'static str,
         /// The expression.
         regex: String,
         /// The compile error.
         #[source]
         source: regex::Error,
     },
-    /// A required option is empty.
-    #[error("{0}")]
-    Invalid(String),
+    /// An option has a value the middleware cannot use.
+    #[error("{kind}.{option}: {message}")]
+    Invalid {
+        /// Middleware type.
+        kind: &'static str,
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file an option names cannot be read.
+    #[error("{kind}.{option}: cannot read {path:?}: {source}")]
+    File {
+        /// Middleware type.
+        kind: &'static str,
+        /// The option.
+        option: &'static str,
+        /// The file.
+        path: String,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl MiddlewareError {
+    /// An [`MiddlewareError::Invalid`] error.
+    pub fn invalid(kind: &'static str, option: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            kind,
+            option,
+            message: message.into(),
+        }
+    }
 }
 
 /// Traefik's middleware types that wharf does not implement yet.
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "basicauth",
     "digestauth",
     "forwardauth",
-    "headers",
-    "ipallowlist",
-    "ipwhitelist",
-    "ratelimit",
-    "redirectregex",
-    "redirectscheme",
     "retry",
     "circuitbreaker",
     "compress",
     "errors",
-    "inflightreq",
-    "buffering",
     "contenttype",
     "grpcweb",
     "passtlsclientcert",
@@ -108,22 +150,21 @@ pub fn build(cfg: &Middleware) -> Result<Built, MiddlewareError> {
     let rewrite = match kind.to_ascii_lowercase().as_str() {
         "stripprefix" => {
             let o: Prefixes = parse("stripPrefix", opts)?;
-            PathRewrite::StripPrefix(o.prefixes.0)
+            PathRewrite::StripPrefix(o.prefixes)
         }
         "stripprefixregex" => {
             let o: Regexes = parse("stripPrefixRegex", opts)?;
             PathRewrite::StripPrefixRegex(
                 o.regex
-                    .0
                     .iter()
-                    .map(|r| regex(r))
+                    .map(|r| regex("stripPrefixRegex", r))
                     .collect::<Result<_, _>>()?,
             )
         }
         "addprefix" => {
             let o: AddPrefix = parse("addPrefix", opts)?;
             if o.prefix.is_empty() {
-                return Err(MiddlewareError::Invalid("addPrefix.prefix is empty".into()));
+                return Err(MiddlewareError::invalid("addPrefix", "prefix", "is empty"));
             }
             PathRewrite::AddPrefix(o.prefix)
         }
@@ -133,12 +174,21 @@ pub fn build(cfg: &Middleware) -> Result<Built, MiddlewareError> {
         }
         "replacepathregex" => {
             let o: ReplacePathRegex = parse("replacePathRegex", opts)?;
-            PathRewrite::ReplacePathRegex(regex(&o.regex)?, o.replacement)
+            PathRewrite::ReplacePathRegex(regex("replacePathRegex", &o.regex)?, o.replacement)
         }
         "chain" => {
             let o: Chain = parse("chain", opts)?;
-            return Ok(Built::Chain(o.middlewares.0));
+            return Ok(Built::Chain(o.middlewares));
         }
+        "redirectscheme" => return redirect::scheme(opts),
+        "redirectregex" => return redirect::regex(opts),
+        "basicauth" => return basic_auth::build(opts),
+        "headers" => return headers::build(opts),
+        "ipallowlist" => return allow_list::build("ipAllowList", opts),
+        "ipwhitelist" => return allow_list::build("ipWhiteList", opts),
+        "ratelimit" => return rate_limit::build(opts),
+        "inflightreq" => return in_flight::build(opts),
+        "buffering" => return buffering::build(opts),
         other if KNOWN_UNSUPPORTED.contains(&other) => {
             return Err(MiddlewareError::Unsupported(kind.clone()))
         }
@@ -152,81 +202,66 @@ pub fn from_v1_modifier(m: &crate::rules::PathModifier) -> Result<Built, Middlew
     use crate::rules::PathModifier as M;
     let rewrite = match m {
         M::StripPrefix(p) => PathRewrite::StripPrefix(p.clone()),
-        M::StripPrefixRegex(r) => {
-            PathRewrite::StripPrefixRegex(r.iter().map(|r| regex(r)).collect::<Result<_, _>>()?)
-        }
+        M::StripPrefixRegex(r) => PathRewrite::StripPrefixRegex(
+            r.iter()
+                .map(|r| regex("stripPrefixRegex", r))
+                .collect::<Result<_, _>>()?,
+        ),
         M::AddPrefix(p) => PathRewrite::AddPrefix(p.clone()),
         M::ReplacePath(p) => PathRewrite::ReplacePath(p.clone()),
         M::ReplacePathRegex {
             regex: r,
             replacement,
-        } => PathRewrite::ReplacePathRegex(regex(r)?, replacement.clone()),
+        } => PathRewrite::ReplacePathRegex(regex("replacePathRegex", r)?, replacement.clone()),
     };
     Ok(Built::Path(PathRewriteLayer(Arc::new(rewrite))))
 }
 
-fn regex(r: &str) -> Result<Regex, MiddlewareError> {
+/// Compiles a regular expression of middleware `kind`.
+pub fn regex(kind: &'static str, r: &str) -> Result<Regex, MiddlewareError> {
     Regex::new(r).map_err(|source| MiddlewareError::Regex {
+        kind,
         regex: r.to_string(),
         source,
     })
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(
+/// Parses a middleware's options through the lenient configuration tree: keys
+/// match case-insensitively, strings (from labels) coerce to numbers, booleans and
+/// comma-separated lists, and unknown keys are refused with the nearest known name.
+/// Each options type's shape is probed once per process.
+pub fn parse<T: DeserializeOwned + 'static>(
     kind: &'static str,
     v: &Value,
 ) -> Result<T, MiddlewareError> {
-    serde_json::from_value(lowercase_keys(v))
+    static SHAPES: OnceLock<Mutex<HashMap<TypeId, Arc<Shape>>>> = OnceLock::new();
+    let shape = {
+        let mut shapes = match SHAPES.get_or_init(Default::default).lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        shapes
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(Shape::of::<T>()))
+            .clone()
+    };
+    Tree::from_json(v)
+        .deserialize_with(&shape)
         .map_err(|source| MiddlewareError::Options { kind, source })
-}
-
-/// Option keys are case-insensitive, as in Traefik.
-fn lowercase_keys(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), lowercase_keys(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// A list written as a YAML/TOML list or as a comma-separated string (labels).
-#[derive(Debug, Default)]
-struct List(Vec<String>);
-
-impl<'de> Deserialize<'de> for List {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(String),
-            Many(Vec<String>),
-        }
-        Ok(List(match Raw::deserialize(d)? {
-            Raw::One(s) => s
-                .split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-            Raw::Many(v) => v,
-        }))
-    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Prefixes {
-    prefixes: List,
-    #[serde(default, rename = "forceslash")]
-    _force_slash: Option<Value>,
+    prefixes: Vec<String>,
+    #[serde(default, rename = "forceSlash")]
+    _force_slash: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Regexes {
-    regex: List,
+    regex: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -251,7 +286,7 @@ struct ReplacePathRegex {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Chain {
-    middlewares: List,
+    middlewares: Vec<String>,
 }
 
 #[cfg(test)]
@@ -296,7 +331,7 @@ mod tests {
             Err(MiddlewareError::Unknown(_))
         ));
         assert!(matches!(
-            build(&mw(json!({"basicAuth": {"users": []}}))),
+            build(&mw(json!({"digestAuth": {"users": []}}))),
             Err(MiddlewareError::Unsupported(_))
         ));
         assert!(matches!(
@@ -305,11 +340,33 @@ mod tests {
         ));
         assert!(matches!(
             build(&mw(json!({"addPrefix": {"prefix": ""}}))),
-            Err(MiddlewareError::Invalid(_))
+            Err(MiddlewareError::Invalid { .. })
         ));
-        assert!(matches!(
-            build(&mw(json!({"addPrefix": {"prefx": "/a"}}))),
-            Err(MiddlewareError::Options { .. })
+        let e = build(&mw(json!({"addPrefix": {"prefx": "/a"}}))).unwrap_err();
+        assert!(matches!(e, MiddlewareError::Options { .. }));
+        assert_eq!(
+            e.to_string(),
+            "invalid addPrefix options: `prefx`: unknown key `prefx` (did you mean `prefix`?)"
+        );
+    }
+
+    #[test]
+    fn label_strings_coerce_and_errors_name_the_option() {
+        let built = build(&mw(json!({"rateLimit": {"average": "100", "burst": "50"}})));
+        assert!(matches!(built, Ok(Built::Http(_))), "{built:?}");
+        let built = build(&mw(
+            json!({"redirectScheme": {"scheme": "https", "permanent": "true"}}),
         ));
+        assert!(matches!(built, Ok(Built::Http(_))), "{built:?}");
+        let built = build(&mw(
+            json!({"ipAllowList": {"sourceRange": "10.0.0.0/8,192.168.0.0/16"}}),
+        ));
+        assert!(matches!(built, Ok(Built::Http(_))), "{built:?}");
+        let e = build(&mw(json!({"rateLimit": {"average": "lots"}}))).unwrap_err();
+        assert!(e.to_string().contains("rateLimit"), "{e}");
+        assert!(e.to_string().contains("`average`"), "{e}");
+        let e = build(&mw(json!({"redirectScheme": {"permanent": "maybe"}}))).unwrap_err();
+        assert!(e.to_string().contains("redirectScheme"), "{e}");
+        assert!(e.to_string().contains("`permanent`"), "{e}");
     }
 }

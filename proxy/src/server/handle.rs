@@ -15,6 +15,7 @@ use super::{ConnCtx, State};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::forward::headers::{self, ClientSide};
+use crate::middleware::ClientInfo;
 use crate::rules::RequestView;
 
 /// Where HTTP-01 challenges are answered, ahead of every router.
@@ -96,6 +97,12 @@ async fn route(
     if !cx.trusted {
         headers::strip_forwarded(req.headers_mut());
     }
+    let forwarded_for = req.headers().get("x-forwarded-for").cloned();
+    req.extensions_mut().insert(ClientInfo {
+        peer: headers::canonical(cx.peer.ip()),
+        tls: cx.tls,
+        forwarded_for,
+    });
     let websocket = req
         .headers()
         .get(header::UPGRADE)

@@ -98,6 +98,82 @@ fn http_to_https_router_pair() {
     assert!(l.config.http.middlewares.contains_key("to-https"));
 }
 
+/// Middleware options arrive from v2/v3 labels as strings; every middleware
+/// builds from them.
+#[test]
+fn v2_label_middlewares_build_from_strings() {
+    let l = parse(
+        "shop_web",
+        &[
+            ("traefik.http.routers.shop.rule", "Host(`shop.example`)"),
+            (
+                "traefik.http.routers.shop.middlewares",
+                "limit,allow,hdrs,auth,inflight,buf,to-https",
+            ),
+            ("traefik.http.middlewares.limit.ratelimit.average", "100"),
+            ("traefik.http.middlewares.limit.ratelimit.burst", "50"),
+            ("traefik.http.middlewares.limit.ratelimit.period", "1m"),
+            (
+                "traefik.http.middlewares.limit.ratelimit.sourcecriterion.ipstrategy.depth",
+                "1",
+            ),
+            (
+                "traefik.http.middlewares.allow.ipallowlist.sourcerange",
+                "10.0.0.0/8,192.168.0.0/16",
+            ),
+            (
+                "traefik.http.middlewares.allow.ipallowlist.ipstrategy.excludedips",
+                "10.0.0.1,10.0.0.2",
+            ),
+            (
+                "traefik.http.middlewares.hdrs.headers.customresponseheaders.X-Served-By",
+                "wharf",
+            ),
+            (
+                "traefik.http.middlewares.hdrs.headers.accesscontrolallowmethods",
+                "GET,OPTIONS",
+            ),
+            (
+                "traefik.http.middlewares.hdrs.headers.stsseconds",
+                "31536000",
+            ),
+            ("traefik.http.middlewares.hdrs.headers.framedeny", "true"),
+            (
+                "traefik.http.middlewares.auth.basicauth.users",
+                "test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/",
+            ),
+            (
+                "traefik.http.middlewares.auth.basicauth.removeheader",
+                "true",
+            ),
+            ("traefik.http.middlewares.inflight.inflightreq.amount", "10"),
+            (
+                "traefik.http.middlewares.buf.buffering.maxrequestbodybytes",
+                "2000000",
+            ),
+            (
+                "traefik.http.middlewares.to-https.redirectscheme.scheme",
+                "https",
+            ),
+            (
+                "traefik.http.middlewares.to-https.redirectscheme.port",
+                "443",
+            ),
+            (
+                "traefik.http.middlewares.to-https.redirectscheme.permanent",
+                "true",
+            ),
+            ("traefik.http.services.shop.loadbalancer.server.port", "80"),
+        ],
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.config.http.middlewares.len(), 7);
+    for (name, mw) in &l.config.http.middlewares {
+        let built = crate::middleware::build(mw);
+        assert!(built.is_ok(), "{name}: {built:?}");
+    }
+}
+
 #[test]
 fn wharf_prefix_reads_the_same_tree_and_wins() {
     let l = parse(

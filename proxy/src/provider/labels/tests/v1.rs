@@ -331,3 +331,121 @@ fn v1_rules_with_modifiers_keep_v1_syntax() {
         "the route table applies v1 modifiers"
     );
 }
+
+/// The middlewares v1 frontend labels turn into build, and behave as v1 did, in
+/// the order the router applies them.
+#[tokio::test]
+async fn v1_frontend_middlewares_build_and_apply() {
+    use crate::middleware::handler::testing::{backend, request};
+    use crate::middleware::{self, Built, HttpService};
+    use base64::Engine;
+    use tower::Service;
+
+    let l = parse(
+        "ops_grafana",
+        &[
+            ("traefik.port", "3000"),
+            (
+                "traefik.frontend.auth.basic",
+                "test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/",
+            ),
+            ("traefik.frontend.auth.basic.removeHeader", "true"),
+            ("traefik.frontend.auth.headerField", "X-WebAuth-User"),
+            (
+                "traefik.frontend.headers.customRequestHeaders",
+                "X-Script-Name:/grafana||X-Drop:",
+            ),
+            (
+                "traefik.frontend.headers.customResponseHeaders",
+                "X-Served-By:wharf",
+            ),
+            ("traefik.frontend.headers.SSLRedirect", "true"),
+            (
+                "traefik.frontend.headers.SSLProxyHeaders",
+                "X-Forwarded-Proto:https",
+            ),
+            ("traefik.frontend.headers.STSSeconds", "315360"),
+            ("traefik.frontend.headers.frameDeny", "true"),
+            ("traefik.frontend.whiteList.sourceRange", "10.0.0.0/8"),
+            ("traefik.frontend.whiteList.useXForwardedFor", "true"),
+        ],
+    );
+    let router = &l.config.http.routers["ops-grafana"];
+    let (inner, seen) = backend(&[]);
+    let mut svc: HttpService = inner;
+    for name in router.middlewares.iter().rev() {
+        let built = middleware::build(&l.config.http.middlewares[name]);
+        let built = match built {
+            Ok(b @ Built::Http(_)) => b,
+            other => panic!("{name}: {other:?}"),
+        };
+        svc = built.wrap(svc);
+    }
+    let auth = base64::engine::general_purpose::STANDARD.encode("test:test");
+    let mut send = |proto: &'static str, xff: &'static str, with_auth: bool| {
+        let mut req = request("GET", "/dash", "192.0.2.1");
+        if let Some(info) = req.extensions_mut().get_mut::<middleware::ClientInfo>() {
+            info.forwarded_for = Some(http::HeaderValue::from_static(xff));
+        }
+        let h = req.headers_mut();
+        h.insert("x-forwarded-proto", http::HeaderValue::from_static(proto));
+        if with_auth {
+            h.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(&format!("Basic {auth}")).unwrap(),
+            );
+        }
+        svc.call(req)
+    };
+    assert_eq!(send("https", "1.2.3.4", true).await.unwrap().status(), 403);
+    let resp = send("http", "10.0.0.9", true).await.unwrap();
+    assert_eq!(resp.status(), 301, "SSLRedirect");
+    assert_eq!(resp.headers()["location"], "https://app.test/dash");
+    assert_eq!(
+        send("https", "10.0.0.9", false).await.unwrap().status(),
+        401
+    );
+    let resp = send("https", "10.0.0.9", true).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=315360"
+    );
+    assert_eq!(resp.headers()["x-served-by"], "wharf");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let h = &seen[0].headers;
+    assert_eq!(h["x-script-name"], "/grafana");
+    assert_eq!(h["x-webauth-user"], "test");
+    assert!(!h.contains_key(http::header::AUTHORIZATION));
+}
+
+/// `traefik.frontend.redirect.*` and `auth.basic.usersFile` build too.
+#[test]
+fn v1_redirects_and_users_file_build() {
+    let l = parse(
+        "web",
+        &[
+            ("traefik.port", "80"),
+            ("traefik.frontend.redirect.entryPoint", "https"),
+            ("traefik.frontend.redirect.permanent", "true"),
+            (
+                "traefik.frontend.auth.basic.usersFile",
+                "/nonexistent/wharf.htpasswd",
+            ),
+        ],
+    );
+    assert!(crate::middleware::build(&l.config.http.middlewares["web-redirect"]).is_ok());
+    let e = crate::middleware::build(&l.config.http.middlewares["web-auth"]).unwrap_err();
+    assert!(e.to_string().starts_with("basicAuth.usersFile"), "{e}");
+    let l = parse(
+        "cloud",
+        &[
+            ("traefik.port", "80"),
+            ("traefik.frontend.redirect.regex", "^http://(.*)/old/(.*)"),
+            ("traefik.frontend.redirect.replacement", "https://$1/new/$2"),
+        ],
+    );
+    assert!(crate::middleware::build(&l.config.http.middlewares["cloud-redirect"]).is_ok());
+}
