@@ -1,7 +1,13 @@
 //! HTTP middlewares as tower layers, built from Traefik's middleware configuration.
 //! A middleware that fails to build disables only the routers that use it.
 
+pub mod circuit_breaker;
+pub mod compress;
+pub mod errors;
+pub mod forward_auth;
 pub mod path;
+pub mod retry;
+mod shared;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +21,7 @@ use tower::util::BoxCloneSyncService;
 use crate::body::Body;
 use crate::config::dynamic::Middleware;
 use path::{PathRewrite, PathRewriteLayer};
+pub use shared::{BuildContext, SharedLayer};
 
 /// The type-erased service every router's chain is made of. Every service in a
 /// chain is always ready (`poll_ready` returns `Ready` at once).
@@ -27,6 +34,8 @@ pub enum Built {
     Path(PathRewriteLayer),
     /// A chain of other middlewares, by name, applied in order.
     Chain(Vec<String>),
+    /// A middleware that makes a new service for each router it wraps.
+    Layer(SharedLayer),
 }
 
 impl Built {
@@ -35,6 +44,7 @@ impl Built {
         match self {
             Built::Path(layer) => HttpService::new(tower::Layer::layer(layer, inner)),
             Built::Chain(_) => inner,
+            Built::Layer(layer) => layer.wrap(inner),
         }
     }
 }
@@ -72,23 +82,37 @@ pub enum MiddlewareError {
     /// A required option is empty.
     #[error("{0}")]
     Invalid(String),
+    /// The options do not parse (read through the lenient configuration tree).
+    #[error("invalid {kind} options: {source}")]
+    Tree {
+        /// Middleware type.
+        kind: &'static str,
+        /// The parse error, naming the option.
+        #[source]
+        source: crate::config::tree::TreeError,
+    },
+    /// A service the middleware sends requests to cannot be used.
+    #[error("{kind}: service {service:?}: {reason}")]
+    Service {
+        /// Middleware type.
+        kind: &'static str,
+        /// The service as configured.
+        service: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 /// Traefik's middleware types that wharf does not implement yet.
 const KNOWN_UNSUPPORTED: &[&str] = &[
     "basicauth",
     "digestauth",
-    "forwardauth",
     "headers",
     "ipallowlist",
     "ipwhitelist",
     "ratelimit",
     "redirectregex",
     "redirectscheme",
-    "retry",
-    "circuitbreaker",
-    "compress",
-    "errors",
     "inflightreq",
     "buffering",
     "contenttype",
@@ -145,6 +169,24 @@ pub fn build(cfg: &Middleware) -> Result<Built, MiddlewareError> {
         _ => return Err(MiddlewareError::Unknown(kind.clone())),
     };
     Ok(Built::Path(PathRewriteLayer(Arc::new(rewrite))))
+}
+
+/// Builds one middleware, resolving through `ctx` what some types need beyond their
+/// options (the service of `errors`, the upstream clients of `forwardAuth`). Types
+/// that need nothing more are built by [`build`].
+pub fn build_with(cfg: &Middleware, ctx: &mut dyn BuildContext) -> Result<Built, MiddlewareError> {
+    let Some((kind, opts)) = cfg.0.iter().next().filter(|_| cfg.0.len() == 1) else {
+        return build(cfg);
+    };
+    let layer = match kind.to_ascii_lowercase().as_str() {
+        "compress" => compress::layer(opts)?,
+        "retry" => retry::layer(opts)?,
+        "circuitbreaker" => circuit_breaker::layer(opts)?,
+        "forwardauth" => forward_auth::layer(opts, ctx.clients())?,
+        "errors" => errors::layer(opts, ctx)?,
+        _ => return build(cfg),
+    };
+    Ok(Built::Layer(layer))
 }
 
 /// Builds the middleware for a path modifier carried by a Traefik v1 rule.
