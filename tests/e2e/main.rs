@@ -9,6 +9,7 @@ mod balancing;
 mod client;
 mod dataplane;
 mod harness;
+mod middlewares_b;
 mod reload;
 mod routing;
 mod selftest;
