@@ -11,6 +11,8 @@
 pub mod client;
 pub mod headers;
 pub mod reclaim;
+#[cfg(test)]
+mod retry_tests;
 
 use std::convert::Infallible;
 use std::future::Future;
