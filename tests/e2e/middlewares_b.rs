@@ -187,7 +187,7 @@ async fn retry_waits_for_a_server_that_comes_up() {
             "patient": router_with("patient.test", "late", &["again@file"]),
         },
         "services": { "late": service(&[&url]) },
-        "middlewares": { "again": { "retry": { "attempts": 30, "initialInterval": "100ms" } } },
+        "middlewares": { "again": { "retry": { "attempts": 60, "initialInterval": "100ms" } } },
     }}))
     .await;
     assert_eq!(wharf.get("plain.test", "/").await.status, 502);

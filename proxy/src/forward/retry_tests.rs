@@ -72,7 +72,7 @@ async fn retries_until_the_server_listens() {
     let without = svc.clone().oneshot(request(None)).await.unwrap();
     assert_eq!(without.status(), StatusCode::BAD_GATEWAY);
     let policy = RetryPolicy {
-        attempts: 50,
+        attempts: 100,
         initial_interval: Duration::from_millis(50),
     };
     let pending = tokio::spawn(svc.oneshot(request(Some(policy))));
