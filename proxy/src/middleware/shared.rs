@@ -70,3 +70,74 @@ pub(crate) fn options<T: DeserializeOwned>(
         .deserialize_into()
         .map_err(|source| MiddlewareError::Tree { kind, source })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::dynamic::Middleware;
+    use crate::middleware::{build_with, Built};
+    use serde_json::json;
+
+    struct Ctx(Clients);
+
+    impl BuildContext for Ctx {
+        fn service(&mut self, name: &str) -> Result<HttpService, String> {
+            if name != "pages" {
+                return Err(format!("unexpected service {name}"));
+            }
+            Ok(HttpService::new(tower::service_fn(
+                |_req: http::Request<crate::body::Body>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(crate::body::empty()))
+                },
+            )))
+        }
+
+        fn clients(&self) -> &Clients {
+            &self.0
+        }
+    }
+
+    /// Docker labels give every option as a string, with keys in any case.
+    #[test]
+    fn label_strings_build_every_type() {
+        let cases = [
+            ("compress", json!({"compress": "true"})),
+            (
+                "compress",
+                json!({"Compress": {"minresponsebodybytes": "2048", "encodings": "gzip,br",
+                    "excludedcontenttypes": "text/event-stream"}}),
+            ),
+            (
+                "retry",
+                json!({"retry": {"attempts": "4", "initialinterval": "50ms"}}),
+            ),
+            (
+                "circuitBreaker",
+                json!({"circuitbreaker": {"expression": "ResponseCodeRatio(500, 600, 0, 600) > 0.25",
+                    "checkperiod": "1s", "fallbackduration": "5s", "responsecode": "429"}}),
+            ),
+            (
+                "forwardAuth",
+                json!({"forwardauth": {"address": "http://auth:4181/", "trustforwardheader": "true",
+                    "authresponseheaders": "X-User,X-Email", "forwardbody": "false",
+                    "maxbodysize": "1024", "headerfield": "X-User"}}),
+            ),
+            (
+                "errors",
+                json!({"errors": {"status": "500,501,503,505-599", "service": "pages",
+                    "query": "/{status}.html", "statusrewrites": {"418": "404"}}}),
+            ),
+        ];
+        let mut ctx = Ctx(Clients::new(Default::default()));
+        for (kind, cfg) in cases {
+            let m: Middleware = serde_json::from_value(cfg.clone()).unwrap();
+            match build_with(&m, &mut ctx) {
+                Ok(Built::Layer(l)) => assert_eq!(l.kind(), kind, "{cfg}"),
+                other => panic!("{cfg}: {other:?}"),
+            }
+        }
+        let path: Middleware =
+            serde_json::from_value(json!({"addPrefix": {"prefix": "/a"}})).unwrap();
+        assert!(matches!(build_with(&path, &mut ctx), Ok(Built::Path(_))));
+    }
+}
