@@ -23,6 +23,13 @@ struct Seen {
 /// An authentication server on 127.0.0.1: `Authorization: Bearer good` is
 /// allowed (with identity headers and cookies), anything else gets 401.
 async fn auth_server() -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    auth_server_with(None).await
+}
+
+/// [`auth_server`], over TLS when `tls` is given.
+async fn auth_server_with(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -33,6 +40,7 @@ async fn auth_server() -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                 return;
             };
             let log = log.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let log = log.clone();
@@ -65,13 +73,37 @@ async fn auth_server() -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                         Ok::<_, Infallible>(resp.unwrap())
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                let http = hyper::server::conn::http1::Builder::new();
+                let _ = match tls {
+                    None => http.serve_connection(TokioIo::new(stream), svc).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => http.serve_connection(TokioIo::new(s), svc).await,
+                        Err(_) => return,
+                    },
+                };
             });
         }
     });
     (addr, seen)
+}
+
+/// A TLS acceptor for `localhost` with a self-signed certificate, and that
+/// certificate in PEM (to trust it as a CA).
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ck.cert.pem(),
+    )
 }
 
 /// The upstream: echoes the identity headers it got and sets cookies.
@@ -199,6 +231,38 @@ async fn the_body_and_method_can_be_forwarded() {
     let resp = call(&svc, "Bearer good", "much too long").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(seen.lock().unwrap().len(), 1, "not sent to the server");
+}
+
+#[tokio::test]
+async fn https_servers_are_verified_with_the_configured_ca() {
+    let (acceptor, ca_pem) = tls_acceptor();
+    let (addr, seen) = auth_server_with(Some(acceptor)).await;
+    let ca = std::env::temp_dir().join(format!("wharf-forwardauth-ca-{}.pem", addr.port()));
+    std::fs::write(&ca, ca_pem).unwrap();
+    let clients = Clients::new(Default::default());
+    let address = format!("https://localhost:{}/verify", addr.port());
+    let trusted = layer(
+        &json!({"address": address, "tls": {"ca": ca.display().to_string()}}),
+        &clients,
+    );
+    std::fs::remove_file(&ca).unwrap();
+    let resp = call(&trusted.unwrap().wrap(upstream()), "Bearer good", "").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let skip = layer(
+        &json!({"address": address, "tls": {"insecureSkipVerify": "true"}}),
+        &clients,
+    )
+    .unwrap();
+    let resp = call(&skip.wrap(upstream()), "Bearer bad", "").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // The system roots do not know this certificate: the handshake fails.
+    let Ok(untrusted) = layer(&json!({"address": address}), &clients) else {
+        return; // no system bundle on this machine
+    };
+    let resp = call(&untrusted.wrap(upstream()), "Bearer good", "").await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
