@@ -1,10 +1,18 @@
 //! Forwarding a request to one server of a load-balanced service: choosing the
 //! server, rewriting the request for the upstream, retrying a failed connection on
 //! another server, timing out, and passing protocol upgrades through.
+//!
+//! Without a [`RetryPolicy`] a request whose connection failed is tried once on
+//! each other server. With one (set by the `retry` middleware) it is tried up to
+//! `attempts` times in all, waiting the policy's backoff between attempts and
+//! coming back to servers already tried when every server failed. Either way only
+//! a request whose body was not read yet is sent again.
 
 pub mod client;
 pub mod headers;
 pub mod reclaim;
+#[cfg(test)]
+mod retry_tests;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +30,7 @@ use tracing::{debug, warn};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::lb::Balancer;
+use crate::middleware::retry::RetryPolicy;
 use client::Clients;
 use reclaim::BodySlot;
 
@@ -117,10 +126,19 @@ impl LbInner {
         let end_stream = body.is_end_stream();
         let hint = body.size_hint();
         let slot = BodySlot::new(body);
+        let policy = parts.extensions.get::<RetryPolicy>().copied();
+        let mut attempt: u32 = 1;
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         loop {
-            let Some(pick) = self.balancer.pick(&parts.headers, &tried) else {
+            let mut pick = self.balancer.pick(&parts.headers, &tried);
+            if pick.is_none() && policy.is_some() && !tried.is_empty() {
+                // The retry middleware asks for more attempts than there are
+                // servers: start over with every server.
+                tried.clear();
+                pick = self.balancer.pick(&parts.headers, &tried);
+            }
+            let Some(pick) = pick else {
                 return Err(last_error.unwrap_or(ProxyError::NoServer));
             };
             let index = pick.index;
@@ -184,10 +202,20 @@ impl LbInner {
                     warn!(service = %self.service, upstream = %target, error = %e, "connect failed, trying another server");
                     self.balancer.report_connect_failure(index);
                     tried.push(index);
-                    last_error = Some(ProxyError::Connect {
+                    let error = ProxyError::Connect {
                         upstream: target.to_string(),
                         source: e,
-                    });
+                    };
+                    if let Some(policy) = policy {
+                        if attempt >= policy.attempts {
+                            return Err(error);
+                        }
+                        let wait = policy.backoff(attempt);
+                        attempt += 1;
+                        debug!(service = %self.service, attempt, ?wait, "retrying the request");
+                        tokio::time::sleep(wait).await;
+                    }
+                    last_error = Some(error);
                 }
                 Err(e) if e.is_connect() => {
                     self.balancer.report_connect_failure(index);

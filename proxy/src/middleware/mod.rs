@@ -4,6 +4,10 @@
 pub mod allow_list;
 pub mod basic_auth;
 pub mod buffering;
+pub mod circuit_breaker;
+pub mod compress;
+pub mod errors;
+pub mod forward_auth;
 pub mod handler;
 pub mod headers;
 pub mod htpasswd;
@@ -11,6 +15,8 @@ pub mod in_flight;
 pub mod path;
 pub mod rate_limit;
 pub mod redirect;
+pub mod retry;
+mod shared;
 pub mod source;
 
 use std::any::TypeId;
@@ -30,6 +36,7 @@ use crate::config::dynamic::Middleware;
 use crate::config::tree::{Shape, Tree, TreeError};
 pub use handler::{ClientInfo, HttpLayer};
 use path::{PathRewrite, PathRewriteLayer};
+pub use shared::{BuildContext, SharedLayer};
 
 /// The type-erased service every router's chain is made of. Every service in a
 /// chain is always ready (`poll_ready` returns `Ready` at once).
@@ -44,6 +51,8 @@ pub enum Built {
     Chain(Vec<String>),
     /// Any other middleware, as a layer over the type-erased service.
     Http(HttpLayer),
+    /// A middleware that makes a new service for each router it wraps.
+    Layer(SharedLayer),
 }
 
 impl Built {
@@ -53,6 +62,7 @@ impl Built {
             Built::Path(layer) => HttpService::new(tower::Layer::layer(layer, inner)),
             Built::Chain(_) => inner,
             Built::Http(layer) => layer.wrap(inner),
+            Built::Layer(layer) => layer.wrap(inner),
         }
     }
 }
@@ -112,6 +122,19 @@ pub enum MiddlewareError {
         #[source]
         source: std::io::Error,
     },
+    /// An option is unusable; the message names the middleware type and the option.
+    #[error("{0}")]
+    Message(String),
+    /// A service the middleware sends requests to cannot be used.
+    #[error("{kind}: service {service:?}: {reason}")]
+    Service {
+        /// Middleware type.
+        kind: &'static str,
+        /// The service as configured.
+        service: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 impl MiddlewareError {
@@ -128,11 +151,6 @@ impl MiddlewareError {
 /// Traefik's middleware types that wharf does not implement yet.
 const KNOWN_UNSUPPORTED: &[&str] = &[
     "digestauth",
-    "forwardauth",
-    "retry",
-    "circuitbreaker",
-    "compress",
-    "errors",
     "contenttype",
     "grpcweb",
     "passtlsclientcert",
@@ -195,6 +213,24 @@ pub fn build(cfg: &Middleware) -> Result<Built, MiddlewareError> {
         _ => return Err(MiddlewareError::Unknown(kind.clone())),
     };
     Ok(Built::Path(PathRewriteLayer(Arc::new(rewrite))))
+}
+
+/// Builds one middleware, resolving through `ctx` what some types need beyond their
+/// options (the service of `errors`, the upstream clients of `forwardAuth`). Types
+/// that need nothing more are built by [`build`].
+pub fn build_with(cfg: &Middleware, ctx: &mut dyn BuildContext) -> Result<Built, MiddlewareError> {
+    let Some((kind, opts)) = cfg.0.iter().next().filter(|_| cfg.0.len() == 1) else {
+        return build(cfg);
+    };
+    let layer = match kind.to_ascii_lowercase().as_str() {
+        "compress" => compress::layer(opts)?,
+        "retry" => retry::layer(opts)?,
+        "circuitbreaker" => circuit_breaker::layer(opts)?,
+        "forwardauth" => forward_auth::layer(opts, ctx.clients())?,
+        "errors" => errors::layer(opts, ctx)?,
+        _ => return build(cfg),
+    };
+    Ok(Built::Layer(layer))
 }
 
 /// Builds the middleware for a path modifier carried by a Traefik v1 rule.

@@ -299,15 +299,19 @@ impl Compiler<'_> {
             return r.clone();
         }
         let (name, provider) = qname.rsplit_once('@').unwrap_or((qname, ""));
-        let found = self
-            .configs
+        let configs = self.configs;
+        let found = configs
             .iter()
             .find(|(p, _)| **p == provider)
             .and_then(|(p, c)| c.http.middlewares.get(name).map(|m| (*p, m)));
         let result = match found {
             None => Err("middleware does not exist".to_string()),
             Some((p, cfg)) => {
-                let r = middleware::build(cfg).map_err(|e| e.to_string());
+                let mut ctx = MiddlewareContext {
+                    compiler: self,
+                    provider: p,
+                };
+                let r = middleware::build_with(cfg, &mut ctx).map_err(|e| e.to_string());
                 let errors = r.as_ref().err().cloned().into_iter().collect::<Vec<_>>();
                 let status = if errors.is_empty() {
                     Status::Enabled
@@ -331,6 +335,21 @@ impl Compiler<'_> {
         result
     }
 
+    /// The handler of service `qname`, built once per table, or why there is none.
+    fn service_handler_by_name(&mut self, qname: &str) -> Result<HttpService, String> {
+        if let Some(internal) = self.env.internal.get(qname) {
+            return Ok(internal.clone());
+        }
+        if !self.services.contains_key(qname) {
+            let r = self.build_service(qname, 0);
+            self.services.insert(qname.to_string(), r);
+        }
+        self.services
+            .get(qname)
+            .cloned()
+            .unwrap_or_else(|| Err("the service does not exist".into()))
+    }
+
     /// The handler of a service, built once per table.
     fn service(
         &mut self,
@@ -338,20 +357,12 @@ impl Compiler<'_> {
         router: &str,
         errors: &mut Vec<String>,
     ) -> Option<HttpService> {
-        if let Some(internal) = self.env.internal.get(qname) {
-            return Some(internal.clone());
-        }
-        if !self.services.contains_key(qname) {
-            let r = self.build_service(qname, 0);
-            self.services.insert(qname.to_string(), r);
-        }
-        match self.services.get(qname) {
-            Some(Ok(s)) => Some(s.clone()),
-            Some(Err(e)) => {
+        match self.service_handler_by_name(qname) {
+            Ok(s) => Some(s),
+            Err(e) => {
                 errors.push(format!("router {router}: service {qname}: {e}"));
                 None
             }
-            None => None,
         }
     }
 
@@ -526,6 +537,24 @@ impl Compiler<'_> {
             })
             .collect();
         self.env.health.retain(&live);
+    }
+}
+
+/// What a middleware of provider `provider` may ask of the compiler: services
+/// (an unqualified name is the provider's own) and the upstream clients.
+struct MiddlewareContext<'c, 'a> {
+    compiler: &'c mut Compiler<'a>,
+    provider: &'c str,
+}
+
+impl middleware::BuildContext for MiddlewareContext<'_, '_> {
+    fn service(&mut self, name: &str) -> Result<HttpService, String> {
+        let qname = qualify(name, self.provider);
+        self.compiler.service_handler_by_name(&qname)
+    }
+
+    fn clients(&self) -> &Clients {
+        self.compiler.env.clients
     }
 }
 

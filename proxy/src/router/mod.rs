@@ -7,6 +7,8 @@
 
 pub mod compile;
 pub mod info;
+#[cfg(test)]
+mod middleware_tests;
 mod weighted;
 
 use std::collections::HashMap;

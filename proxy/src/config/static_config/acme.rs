@@ -275,9 +275,18 @@ mod tests {
     }
 
     #[test]
-    fn rsa_key_types_fail_at_load_naming_the_reason() {
-        let err = load(&["--certificatesresolvers.le.acme.keytype=RSA2048"]).unwrap_err();
-        assert!(err.contains("cannot generate RSA keys"), "{err}");
+    fn key_types_load_and_bad_ones_name_the_choices() {
+        let c = load(&["--certificatesresolvers.le.acme.keytype=RSA4096"]).unwrap();
+        assert_eq!(
+            c.certificates_resolvers["le"]
+                .acme
+                .as_ref()
+                .unwrap()
+                .key_type,
+            KeyType::Rsa4096
+        );
+        let err = load(&["--certificatesresolvers.le.acme.keytype=RSA1024"]).unwrap_err();
+        assert!(err.contains("RSA2048"), "{err}");
         let err = load(&["--certificatesresolvers.le.acme.nosuch=1"]).unwrap_err();
         assert!(err.contains("nosuch"), "{err}");
     }

@@ -30,7 +30,7 @@ pub mod events;
 mod render;
 mod run;
 pub mod swarm;
-mod tls;
+pub(crate) mod tls;
 pub mod transport;
 pub(crate) mod watch;
 
