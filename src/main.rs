@@ -57,13 +57,15 @@ enum Command {
     /// Check stack files offline: interpolation, labels, and the routers they make.
     #[command(after_help = check_help())]
     Check(CheckArgs),
-    /// Certificates in the configured store (`certStore`), shared by every instance.
+    /// Certificates in the configured store (`certStore`: a directory or Consul), shared
+    /// by every instance.
     #[command(subcommand)]
     Certs(CertsCommand),
 }
 
 /// Flags of every `wharf certs` action: wharf's configuration (`--config FILE`,
-/// `--certstore.file.directory=DIR`, ...), the same as the proxy's.
+/// `--certstore.file.directory=DIR`, `--certstore.consul.address=URL`, ...), the same
+/// as the proxy's.
 #[derive(clap::Args)]
 struct ConfigFlags {
     /// `--config FILE` and Traefik-style flags, as for the proxy.

@@ -224,6 +224,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             providers,
             entrypoints: ep_views,
             certificates: acme.as_ref().map(|a| a.status.clone()),
+            store: acme
+                .as_ref()
+                .map(|a| crate::server::StoreHandle(a.store.clone())),
         },
         challenges: acme
             .as_ref()

@@ -14,8 +14,8 @@ use crate::provider::docker::config::DockerProviderConfig;
 mod acme;
 
 pub use acme::{
-    Acme, CertStore, Eab, FileCertStore, HttpChallenge, KeyType, TlsChallenge,
-    DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
+    Acme, CertStore, ConsulCertStore, ConsulTlsConfig, Eab, FileCertStore, HttpChallenge, KeyType,
+    TlsChallenge, DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
 };
 
 /// Name of the entrypoint that serves the API, dashboard, ping and metrics.
