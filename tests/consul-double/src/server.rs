@@ -111,6 +111,11 @@ impl ConsulDouble {
         self.state.update_settings(|s| s.latency = latency);
     }
 
+    /// Takes the leader away or elects one again (see [`SharedState::set_leader`]).
+    pub fn set_leader(&self, leader: bool) {
+        self.state.set_leader(leader);
+    }
+
     /// How many requests reached `endpoint`, across restarts.
     pub fn requests(&self, endpoint: Endpoint) -> u64 {
         self.state.requests(endpoint)

@@ -148,10 +148,29 @@ pub async fn handle(
         }
         _ => match check_request(&call, token.as_deref()) {
             Err(err) => Err(err),
-            Ok(()) => dispatch(endpoint, call).await,
+            Ok(()) => dispatch_with_leader(endpoint, call).await,
         },
     };
     Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
+/// Without a leader only `?stale` reads are answered (by a follower, which says it
+/// knows no leader); everything else fails as Consul's RPC forwarding does.
+async fn dispatch_with_leader(endpoint: Endpoint, call: Call) -> Result<Response<Body>, ApiError> {
+    if call.state.has_leader() {
+        return dispatch(endpoint, call).await;
+    }
+    if call.method != Method::GET || !call.query.has("stale") {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "No cluster leader",
+        ));
+    }
+    let mut response = dispatch(endpoint, call).await?;
+    if let Some(known) = response.headers_mut().get_mut("x-consul-knownleader") {
+        *known = HeaderValue::from_static("false");
+    }
+    Ok(response)
 }
 
 async fn dispatch(endpoint: Endpoint, call: Call) -> Result<Response<Body>, ApiError> {

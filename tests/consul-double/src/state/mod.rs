@@ -208,6 +208,33 @@ impl SharedState {
         self.with_store(|store, now| store.set_serf_health_critical(critical, now));
     }
 
+    /// Drops every delete tombstone, as Consul's tombstone GC does after
+    /// `tombstone_ttl`: a prefix whose highest index came from a delete then reports a
+    /// lower index, the case where blocking clients must reset their index.
+    pub fn reap_tombstones(&self) {
+        self.apply(|store, _| {
+            store.next_index();
+            store.tombstones.clear();
+        });
+    }
+
+    /// Takes the cluster's leader away (`false`) or elects one again (`true`). Without a
+    /// leader every request fails with 500 `No cluster leader` except `?stale` reads, and
+    /// session timers stop; a new leader restarts them at full length.
+    pub fn set_leader(&self, leader: bool) {
+        self.apply(|store, now| {
+            if leader && !store.leader {
+                store.reset_session_timers(now);
+            }
+            store.leader = leader;
+        });
+    }
+
+    /// Whether the cluster currently has a leader.
+    pub fn has_leader(&self) -> bool {
+        lock(&self.inner.store).leader
+    }
+
     pub(crate) fn count(&self, endpoint: Endpoint) {
         *lock(&self.inner.counters).entry(endpoint).or_insert(0) += 1;
     }
@@ -215,10 +242,17 @@ impl SharedState {
     /// Runs `f` on the store after firing due session timers, then wakes blocking
     /// queries if anything was written. The lock is never held across an await.
     pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut Store, Instant) -> R) -> R {
+        self.apply(|store, now| {
+            store.expire_sessions(now);
+            f(store, now)
+        })
+    }
+
+    /// Runs `f` on the store and wakes blocking queries if anything was written.
+    fn apply<R>(&self, f: impl FnOnce(&mut Store, Instant) -> R) -> R {
         let now = Instant::now();
         let mut store = lock(&self.inner.store);
         let before = store.raft_index;
-        store.expire_sessions(now);
         let result = f(&mut store, now);
         let after = store.raft_index;
         drop(store);
@@ -235,7 +269,8 @@ impl SharedState {
 
     /// Restarts all session TTL timers, as a new leader does after an outage.
     pub(crate) fn reset_session_timers(&self) {
-        self.with_store(|store, now| store.reset_session_timers(now));
+        // Not `with_store`: timers that ran out during the outage must not fire first.
+        self.apply(|store, now| store.reset_session_timers(now));
     }
 }
 

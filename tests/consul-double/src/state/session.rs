@@ -186,6 +186,9 @@ impl Store {
 
     /// Invalidates every TTL session whose timer has fired by `now`.
     pub(crate) fn expire_sessions(&mut self, now: Instant) {
+        if !self.leader {
+            return;
+        }
         let due: Vec<String> = self
             .sessions
             .values()

@@ -40,7 +40,7 @@ impl DirEntry {
 }
 
 /// All state that survives a stop/start of the HTTP server, as Consul's Raft log would.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     /// Last index handed to a write (Raft's commit index).
     pub(crate) raft_index: u64,
@@ -58,6 +58,29 @@ pub struct Store {
     pub(crate) lock_delays: HashMap<String, Instant>,
     /// Whether the node's `serfHealth` check is critical (test hook).
     pub(crate) serf_health_critical: bool,
+    /// Whether the cluster has a leader (test hook); without one, nothing is written
+    /// and session timers do not fire.
+    pub(crate) leader: bool,
+}
+
+/// Raft index of a freshly bootstrapped server: Consul commits a few entries (its own
+/// node, the `serfHealth` check, autopilot state) before any client write.
+const BOOTSTRAP_INDEX: u64 = 5;
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            raft_index: BOOTSTRAP_INDEX,
+            kvs: BTreeMap::new(),
+            tombstones: BTreeMap::new(),
+            kvs_index: 0,
+            sessions: BTreeMap::new(),
+            sessions_index: 0,
+            lock_delays: HashMap::new(),
+            serf_health_critical: false,
+            leader: true,
+        }
+    }
 }
 
 impl Store {
