@@ -17,6 +17,9 @@ use crate::harness::free_port;
 /// base64 of the bytes 0..32.
 const CLUSTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// base64 of 32 bytes of 7.
+const OTHER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 const PREFIX: &str = "wharf-e2e/";
 
 /// Whether `value` holds a PEM private key in clear.
@@ -90,5 +93,18 @@ async fn http01_certificate_in_consul_with_sealed_private_keys() {
         out.status.success() && stdout.contains(host),
         "wharf certs list on Consul: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Another cluster key cannot read the entries, and says which.
+    let other_key = format!("--certstore.encryptionkey={OTHER_KEY}");
+    let out = node.certs(&["list", &other_key]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!stdout.contains(host), "nothing readable: {stdout}");
+    assert!(
+        stderr.contains(&format!("sealed entry {cert_key}")) && stderr.contains("cluster key"),
+        "the error names the entry: {stderr}"
     );
 }

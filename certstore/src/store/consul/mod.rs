@@ -186,8 +186,22 @@ impl ConsulStore {
                 detail,
             }),
         };
-        if !(address.starts_with("http://") || address.starts_with("https://")) {
-            return Err(config("address", "not an http:// or https:// URL".into()));
+        // consulrs parses the URLs it builds with `unwrap`: only a clean base URL
+        // may reach it.
+        match reqwest_consul::Url::parse(&address) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some_and(|h| !h.is_empty())
+                    && url.path() == "/"
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+                    && url.username().is_empty() => {}
+            _ => {
+                return Err(config(
+                    "address",
+                    "not an http:// or https:// URL of the form scheme://host[:port]".into(),
+                ))
+            }
         }
         if let Some(token) = &options.token {
             if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {

@@ -109,6 +109,18 @@ async fn versions_are_consuls_modify_index_with_cas() {
         b"two"
     );
     assert_eq!(a.get(&key).await.unwrap().unwrap().version, v2);
+    // Every key character survives the URL path: account keys hold an email.
+    let odd = format!("{}/ops+le@example.com/a_b-c.d", unique("chars"));
+    let v = a.put(&odd, b"e".to_vec(), Expect::Absent).await.unwrap();
+    assert_eq!(
+        double
+            .state()
+            .entry(&consul_key(&odd))
+            .unwrap()
+            .modify_index,
+        v
+    );
+    assert_eq!(b.list(&odd).await.unwrap()[0].0, odd);
 }
 
 #[tokio::test]
@@ -292,11 +304,24 @@ async fn the_acl_token_is_sent_and_a_refusal_names_consul() {
 fn bad_settings_are_refused_naming_the_setting() {
     let bad = |o: ConsulStoreOptions| ConsulStore::new(o).unwrap_err().to_string();
     let base = options("http://127.0.0.1:8500");
-    assert!(bad(ConsulStoreOptions {
-        address: "127.0.0.1:8500".into(),
+    for address in [
+        "127.0.0.1:8500",
+        "http://",
+        "http://bad host:8500",
+        "http://127.0.0.1:8500/v1",
+        "ftp://127.0.0.1",
+    ] {
+        let err = bad(ConsulStoreOptions {
+            address: address.into(),
+            ..base.clone()
+        });
+        assert!(err.contains("address"), "{address}: {err}");
+    }
+    ConsulStore::new(ConsulStoreOptions {
+        address: "https://consul.internal:8501/".into(),
         ..base.clone()
     })
-    .contains("address"));
+    .unwrap();
     assert!(bad(ConsulStoreOptions {
         prefix: "a//b".into(),
         ..base.clone()
