@@ -339,3 +339,30 @@ fn bad_settings_are_refused_naming_the_setting() {
     .unwrap();
     assert_eq!(s.prefix(), "team/wharf/");
 }
+
+#[tokio::test]
+async fn the_datacenter_is_sent_with_every_call_including_session_creation() {
+    let double = ConsulDouble::start(any_port()).await.unwrap();
+    let in_dc = |dc: &str| {
+        ConsulStore::new(ConsulStoreOptions {
+            datacenter: Some(dc.into()),
+            ..options(&double.url())
+        })
+        .unwrap()
+    };
+    let (home, away) = (in_dc("dc1"), in_dc("dc9"));
+    let key = unique("dc");
+    home.put(&key, b"x".to_vec(), Expect::Any).await.unwrap();
+    assert_eq!(home.list(&key).await.unwrap().len(), 1);
+    let lock = home
+        .lock(&key, Duration::from_secs(10), Duration::ZERO)
+        .await
+        .unwrap();
+    lock.release().await.unwrap();
+    assert!(away.get(&key).await.is_err(), "dc9 does not exist");
+    assert!(matches!(
+        away.lock(&key, Duration::from_secs(10), Duration::ZERO)
+            .await,
+        Err(LockError::Store(StoreError::Backend { .. }))
+    ));
+}
