@@ -58,7 +58,8 @@ enum Command {
     /// Check stack files offline: interpolation, labels, and the routers they make.
     #[command(after_help = check_help())]
     Check(CheckArgs),
-    /// Certificates in the configured store (`certStore`), shared by every instance.
+    /// Certificates in the configured store (`certStore`: a directory or Consul), shared
+    /// by every instance.
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Ask the running proxy's `/ping` (on `ping.entryPoint`) whether it is ready: exit
@@ -78,7 +79,8 @@ enum Command {
 }
 
 /// Flags of every `wharf certs` action: wharf's configuration (`--config FILE`,
-/// `--certstore.file.directory=DIR`, ...), the same as the proxy's.
+/// `--certstore.file.directory=DIR`, `--certstore.consul.address=URL`, ...), the same
+/// as the proxy's.
 #[derive(clap::Args)]
 struct ConfigFlags {
     /// `--config FILE` and Traefik-style flags, as for the proxy.

@@ -255,6 +255,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             provider_activity: activity.clone(),
             dashboard: cfg.api.as_ref().is_some_and(|api| api.dashboard),
             metrics: observability.metrics_on_admin(),
+            store: acme
+                .as_ref()
+                .map(|a| crate::server::StoreHandle(a.store.clone())),
         },
         challenges: acme
             .as_ref()

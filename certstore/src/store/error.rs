@@ -68,6 +68,14 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An encrypted entry does not open with the cluster key (wrong key, damage).
+    #[error("sealed entry {key}: {reason}")]
+    Sealed {
+        /// The key.
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Any other backend failure (a failed background task, a remote API error).
     #[error("store backend failure on {key}: {source}")]
     Backend {
@@ -96,6 +104,7 @@ impl StoreError {
             | StoreError::Contended { key, .. }
             | StoreError::Io { key, .. }
             | StoreError::Corrupt { key, .. }
+            | StoreError::Sealed { key, .. }
             | StoreError::Backend { key, .. } => key,
         }
     }

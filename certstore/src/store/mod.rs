@@ -22,7 +22,8 @@
 //!   the store after acquiring (another node may have finished the work meanwhile)
 //!   and stop working when [`Lock::lost`] fires.
 //!
-//! Backends: [`FileStore`] (one file per entry on a shared POSIX filesystem). Every
+//! Backends: [`FileStore`] (one file per entry on a shared POSIX filesystem) and
+//! [`ConsulStore`] (Consul's KV store, sessions and blocking queries). Every
 //! backend must pass the suite in `store::conformance` (feature `conformance`).
 
 use std::fmt;
@@ -34,17 +35,23 @@ use tokio::task::AbortHandle;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod consul;
 mod error;
 pub mod file;
 mod key;
 mod lock;
+pub mod sealed;
+mod status;
 
+pub use consul::{ConsulError, ConsulStore, ConsulStoreOptions, ConsulTls};
 pub use error::{LockError, StoreError};
 pub use file::{FileStore, FileStoreOptions};
 pub use key::{
     is_key_char, key_in_prefix, normalize_prefix, validate_key, MAX_KEY_LEN, MAX_SEGMENT_LEN,
 };
 pub use lock::{Lease, Lock};
+pub use sealed::{ClusterKey, ClusterKeyError, SealedStore};
+pub use status::StoreStatus;
 
 /// The largest value a backend must accept, in bytes (Consul's limit).
 pub const MAX_VALUE_LEN: usize = 512 * 1024;
@@ -210,4 +217,10 @@ pub trait Store: Send + Sync {
     /// tool for a stuck lock. The holder's [`Lock::lost`] fires at its next renewal.
     /// Returns whether a live lease was broken.
     async fn break_lock(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// The backend's connection health, for backends that talk to a server
+    /// (`None`: nothing to report, as for the file backend).
+    fn status(&self) -> Option<StoreStatus> {
+        None
+    }
 }

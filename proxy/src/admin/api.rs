@@ -80,6 +80,12 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
                     .as_array()
                     .is_some_and(|d| d.iter().any(|n| n == *name))
         })),
+        ["store"] => one(state
+            .admin
+            .store
+            .as_ref()
+            .and_then(|s| s.0.status())
+            .and_then(|status| serde_json::to_value(status).ok())),
         ["tcp", "routers" | "services" | "middlewares"] | ["udp", "routers" | "services"] => {
             list(Vec::new(), query)
         }

@@ -1,8 +1,9 @@
 //! Turning the static configuration's `certificatesResolvers` and `certStore` into
 //! the certificate store and ACME issuers; shared by the proxy and `wharf certs`.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use base64::Engine;
 use rustls::crypto::CryptoProvider;
@@ -10,10 +11,16 @@ use wharf_certstore::acme::{
     Backoff, ChallengeKind, ExternalAccount, Issuer, KeyType, Manager, ResolverSettings,
     StatusBoard, StoreChallenges,
 };
-use wharf_certstore::store::{FileStore, FileStoreOptions, Store};
+use wharf_certstore::store::{
+    ClusterKey, ConsulStore, ConsulStoreOptions, ConsulTls, FileStore, FileStoreOptions,
+    SealedStore, Store,
+};
 use wharf_certstore::CertResolver;
 
-use crate::config::static_config::{self, Acme, CertStore, StaticConfig};
+use crate::config::static_config::{self, Acme, CertStore, ConsulCertStore, StaticConfig};
+
+/// The environment variable holding the cluster key when the configuration does not.
+pub const CLUSTER_KEY_ENV: &str = "WHARF_CLUSTER_KEY";
 
 /// Why the certificate store or a resolver could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -126,13 +133,129 @@ pub fn resolver_settings(
     })
 }
 
-/// Opens the configured store.
+/// Opens the configured store: Consul when `certStore.consul` is set, else the file
+/// store; sealed with the cluster key when one is configured.
 pub fn open_store(cfg: &CertStore) -> Result<Arc<dyn Store>, SetupError> {
-    if cfg.consul.is_some() {
-        return Err(SetupError::Store(
-            "the Consul backend is not available yet; use certStore.file".into(),
-        ));
+    let store = match &cfg.consul {
+        Some(consul) => open_consul(consul)?,
+        None => open_file(cfg)?,
+    };
+    let env_key = std::env::var(CLUSTER_KEY_ENV).ok();
+    match cluster_key(cfg, env_key.as_deref())? {
+        Some(key) => Ok(Arc::new(SealedStore::new(store, key))),
+        None => {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "no cluster key (certStore.encryptionKey, certStore.encryptionKeyFile or {CLUSTER_KEY_ENV}): private keys are stored in clear"
+                );
+            });
+            Ok(store)
+        }
     }
+}
+
+/// A short description of the configured store, for logs.
+pub fn describe_store(cfg: &CertStore) -> String {
+    match &cfg.consul {
+        Some(c) => format!("consul {} ({})", c.address.trim(), c.prefix.trim()),
+        None => cfg.directory().to_string(),
+    }
+}
+
+/// The cluster key from `certStore.encryptionKey`, `certStore.encryptionKeyFile` or
+/// `env_key` (the environment variable), in that order; setting both of the first
+/// two is an error.
+pub fn cluster_key(
+    cfg: &CertStore,
+    env_key: Option<&str>,
+) -> Result<Option<ClusterKey>, SetupError> {
+    let parse = |text: &str, source: &str| {
+        ClusterKey::from_base64(text, source)
+            .map(Some)
+            .map_err(|e| SetupError::Store(e.to_string()))
+    };
+    let inline = cfg
+        .encryption_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty());
+    let file = cfg
+        .encryption_key_file
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty());
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(SetupError::Store(
+            "set encryptionKey or encryptionKeyFile, not both".into(),
+        )),
+        (Some(key), None) => parse(key, "certStore.encryptionKey"),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                SetupError::Store(format!("encryptionKeyFile: cannot read {path}: {e}"))
+            })?;
+            parse(&text, &format!("certStore.encryptionKeyFile ({path})"))
+        }
+        (None, None) => match env_key.filter(|k| !k.trim().is_empty()) {
+            Some(key) => parse(key, CLUSTER_KEY_ENV),
+            None => Ok(None),
+        },
+    }
+}
+
+fn open_consul(cfg: &ConsulCertStore) -> Result<Arc<dyn Store>, SetupError> {
+    let path = |p: &Option<String>| {
+        p.as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    let tls = cfg.tls.clone().unwrap_or_default();
+    let mut options = ConsulStoreOptions {
+        address: cfg.address.trim().to_string(),
+        prefix: cfg.prefix.clone(),
+        token: cfg.token.clone().filter(|t| !t.is_empty()),
+        datacenter: cfg.datacenter.clone().filter(|d| !d.is_empty()),
+        tls: ConsulTls {
+            ca: path(&tls.ca),
+            cert: path(&tls.cert),
+            key: path(&tls.key),
+            insecure_skip_verify: tls.insecure_skip_verify,
+        },
+        session_ttl: cfg.session_ttl.map(|d| d.0),
+        ..ConsulStoreOptions::default()
+    };
+    if let Some(delay) = cfg.lock_delay {
+        if delay.0 > Duration::from_secs(60) {
+            return Err(SetupError::Store(format!(
+                "consul.lockDelay {delay} is longer than Consul's 60s maximum"
+            )));
+        }
+        options.lock_delay = delay.0;
+    }
+    if let Some(ttl) = options.session_ttl {
+        if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&ttl) {
+            return Err(SetupError::Store(format!(
+                "consul.sessionTTL {} is outside Consul's 10s..24h",
+                humantime::format_duration(ttl)
+            )));
+        }
+    }
+    let store = ConsulStore::new(options)
+        .map_err(|e| SetupError::Store(format!("consul: {}", error_chain(&e))))?;
+    Ok(Arc::new(store))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+fn open_file(cfg: &CertStore) -> Result<Arc<dyn Store>, SetupError> {
     let dir = cfg.directory();
     create_private_dir(Path::new(dir))
         .map_err(|e| SetupError::Store(format!("cannot create {dir}: {e}")))?;
@@ -189,6 +312,8 @@ pub struct AcmeRuntime {
     pub challenges: Arc<StoreChallenges>,
     /// Certificate status for the admin API.
     pub status: StatusBoard,
+    /// The store, for its health in the admin API.
+    pub store: Arc<dyn Store>,
 }
 
 /// Opens the store and sets up the resolvers when any `certificatesResolvers.*.acme`
@@ -207,12 +332,83 @@ pub async fn start(
     let challenges = Arc::new(StoreChallenges::new(store.clone(), provider.clone()));
     let names: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let issuers = issuers(&store, settings, &challenges)?;
-    let mut manager = Manager::new(store, issuers, resolver.clone(), provider.clone());
+    let mut manager = Manager::new(store.clone(), issuers, resolver.clone(), provider.clone());
     manager.publish_stored().await;
-    tracing::info!(resolvers = ?names, store = cfg.cert_store.directory(), "ACME certificate resolvers ready");
+    tracing::info!(resolvers = ?names, store = %describe_store(&cfg.cert_store), "ACME certificate resolvers ready");
     Ok(Some(AcmeRuntime {
         status: manager.status(),
         manager,
         challenges,
+        store,
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn cluster_key_comes_from_the_setting_the_file_or_the_environment() {
+        let mut cfg = CertStore::default();
+        assert!(cluster_key(&cfg, None).unwrap().is_none());
+        assert!(cluster_key(&cfg, Some(KEY)).unwrap().is_some());
+        let err = cluster_key(&cfg, Some("c2hvcnQ=")).unwrap_err().to_string();
+        assert!(
+            err.contains(CLUSTER_KEY_ENV) && err.contains("5 bytes"),
+            "{err}"
+        );
+
+        cfg.encryption_key = Some("bm90IDMyIGJ5dGVz".into());
+        let err = cluster_key(&cfg, Some(KEY)).unwrap_err().to_string();
+        assert!(
+            err.contains("certStore.encryptionKey"),
+            "setting wins: {err}"
+        );
+
+        let path = std::env::temp_dir().join(format!("wharf-key-{}", rand::random::<u64>()));
+        std::fs::write(&path, format!("{KEY}\n")).unwrap();
+        cfg.encryption_key_file = Some(path.display().to_string());
+        let err = cluster_key(&cfg, None).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        cfg.encryption_key = None;
+        assert!(cluster_key(&cfg, None).unwrap().is_some());
+        std::fs::remove_file(&path).unwrap();
+        let err = cluster_key(&cfg, None).unwrap_err().to_string();
+        assert!(err.contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn consul_settings_are_checked_when_the_store_opens() {
+        let mut cfg = CertStore {
+            consul: Some(ConsulCertStore::default()),
+            ..CertStore::default()
+        };
+        assert!(open_store(&cfg).is_ok(), "opens without reaching Consul");
+        let consul = cfg.consul.as_mut().unwrap();
+        consul.address = "consul:8500".into();
+        let err = open_store(&cfg).err().unwrap().to_string();
+        assert!(
+            err.contains("address") && err.contains("consul:8500"),
+            "{err}"
+        );
+        let consul = cfg.consul.as_mut().unwrap();
+        consul.address = "http://127.0.0.1:8500".into();
+        consul.tls = Some(static_config::ConsulTlsConfig {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        });
+        let err = open_store(&cfg).err().unwrap().to_string();
+        assert!(
+            err.contains("tls.ca") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
+        let consul = cfg.consul.as_mut().unwrap();
+        consul.tls = None;
+        consul.session_ttl = Some(crate::config::duration::GoDuration(Duration::from_secs(2)));
+        let err = open_store(&cfg).err().unwrap().to_string();
+        assert!(err.contains("sessionTTL"), "{err}");
+    }
 }

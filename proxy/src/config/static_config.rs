@@ -15,8 +15,8 @@ mod acme;
 mod observability;
 
 pub use acme::{
-    Acme, CertStore, Eab, FileCertStore, HttpChallenge, KeyType, TlsChallenge,
-    DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
+    Acme, CertStore, ConsulCertStore, ConsulTlsConfig, Eab, FileCertStore, HttpChallenge, KeyType,
+    TlsChallenge, DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
 };
 pub use observability::{
     AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders, Metrics, Prometheus,

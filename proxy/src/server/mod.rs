@@ -61,6 +61,21 @@ pub struct AdminInfo {
     pub dashboard: bool,
     /// Metrics served on `/metrics` of the admin entrypoint, when they are on.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The certificate store (`/api/store`: its connection health), when a resolver
+    /// is configured.
+    pub store: Option<StoreHandle>,
+}
+
+/// The certificate store as the admin API sees it.
+#[derive(Clone)]
+pub struct StoreHandle(pub Arc<dyn wharf_certstore::Store>);
+
+impl std::fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreHandle")
+            .field(&self.0.status())
+            .finish()
+    }
 }
 
 /// Why an entrypoint could not start.

@@ -1,9 +1,11 @@
 //! ACME against a real Pebble: issuance over HTTP-01 and TLS-ALPN-01 verified with a
 //! TLS client trusting only Pebble's root, renewal without dropping connections,
 //! restarts that reuse stored certificates, CA outages with backoff, and two nodes
-//! sharing one store. Each test runs its own Pebble on free ports.
+//! sharing one store (a directory, or Consul through the Consul double). Each test
+//! runs its own Pebble on free ports.
 
 mod cluster;
+mod consul;
 mod issuance;
 mod node;
 mod pebble;

@@ -32,10 +32,15 @@ pub struct Node {
     pub admin: SocketAddr,
 }
 
+/// `certStore` for a file store in `dir`.
+pub fn file_store(dir: &Path) -> Value {
+    json!({ "file": { "directory": dir, "pollInterval": "200ms" } })
+}
+
 /// Static configuration of a node.
 pub fn static_config(
     pebble: &Pebble,
-    store: &Path,
+    cert_store: Value,
     dynamic: &Path,
     web: u16,
     admin: SocketAddr,
@@ -71,7 +76,7 @@ pub fn static_config(
             "alpn": resolver(json!({ "tlsChallenge": {} })),
             "rsa": resolver(json!({ "httpChallenge": { "entryPoint": "web" }, "keyType": "RSA2048" })),
         },
-        "certStore": { "file": { "directory": store, "pollInterval": "200ms" } },
+        "certStore": cert_store,
     })
 }
 
@@ -97,7 +102,8 @@ pub fn routers(hosts: &[(&str, &str)], backend_url: &str) -> Value {
 }
 
 impl Node {
-    /// Starts a node in `dir` with the given entrypoint port and waits for `/ping`.
+    /// Starts a node in `dir` with the given entrypoint port and a file store in
+    /// `store`, and waits for `/ping`.
     pub async fn start(
         dir: &Path,
         pebble: &Pebble,
@@ -105,11 +111,22 @@ impl Node {
         web: u16,
         dynamic: &Value,
     ) -> Node {
+        Self::start_with_store(dir, pebble, file_store(store), web, dynamic).await
+    }
+
+    /// Like [`Node::start`], with `cert_store` as the `certStore` section.
+    pub async fn start_with_store(
+        dir: &Path,
+        pebble: &Pebble,
+        cert_store: Value,
+        web: u16,
+        dynamic: &Value,
+    ) -> Node {
         fs::create_dir_all(dir).expect("node directory");
         let dynamic_path = dir.join("dynamic.yml");
         write_atomically(&dynamic_path, &to_yaml(dynamic));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let cfg = static_config(pebble, store, &dynamic_path, web, admin);
+        let cfg = static_config(pebble, cert_store, &dynamic_path, web, admin);
         fs::write(dir.join("static.yml"), to_yaml(&cfg)).expect("static.yml");
         let log = fs::OpenOptions::new()
             .create(true)

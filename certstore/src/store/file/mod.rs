@@ -86,7 +86,8 @@ impl Default for FileStoreOptions {
     }
 }
 
-fn host_name() -> String {
+/// This machine's host name, for naming lease owners.
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())

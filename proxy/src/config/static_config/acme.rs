@@ -182,8 +182,14 @@ pub struct CertStore {
     /// The file backend (the default): one file per entry in a directory, which
     /// several instances may share over a POSIX filesystem.
     pub file: Option<FileCertStore>,
-    /// The Consul backend (not available yet: refused when the store opens).
-    pub consul: Option<serde_json::Value>,
+    /// The Consul backend: entries, locks and watches in a Consul cluster shared by
+    /// every instance. Takes precedence over `file`.
+    pub consul: Option<ConsulCertStore>,
+    /// Cluster key sealing private keys in the store: base64 of 32 random bytes
+    /// (also `encryptionKeyFile` or the `WHARF_CLUSTER_KEY` environment variable).
+    pub encryption_key: Option<String>,
+    /// A file holding the cluster key (base64 of 32 bytes).
+    pub encryption_key_file: Option<String>,
 }
 
 impl CertStore {
@@ -196,6 +202,72 @@ impl CertStore {
             .filter(|d| !d.is_empty())
             .unwrap_or(DEFAULT_STORE_DIRECTORY)
     }
+}
+
+/// Consul's default HTTP address.
+pub const DEFAULT_CONSUL_ADDRESS: &str = "http://127.0.0.1:8500";
+
+/// `certStore.consul`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsulCertStore {
+    /// Consul's HTTP API (default [`DEFAULT_CONSUL_ADDRESS`]).
+    pub address: String,
+    /// Prefix of wharf's keys (default `wharf/`).
+    pub prefix: String,
+    /// ACL token.
+    pub token: Option<String>,
+    /// Datacenter (default: the agent's).
+    pub datacenter: Option<String>,
+    /// TLS to Consul.
+    pub tls: Option<ConsulTlsConfig>,
+    /// TTL of lock sessions (default: each lock's TTL; at least 10s).
+    #[serde(rename = "sessionTTL")]
+    pub session_ttl: Option<GoDuration>,
+    /// Lock-delay of lock sessions (default 15s).
+    pub lock_delay: Option<GoDuration>,
+}
+
+impl Default for ConsulCertStore {
+    fn default() -> Self {
+        Self {
+            address: DEFAULT_CONSUL_ADDRESS.into(),
+            prefix: "wharf/".into(),
+            token: None,
+            datacenter: None,
+            tls: None,
+            session_ttl: None,
+            lock_delay: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConsulCertStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsulCertStore")
+            .field("address", &self.address)
+            .field("prefix", &self.prefix)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("datacenter", &self.datacenter)
+            .field("tls", &self.tls)
+            .field("session_ttl", &self.session_ttl)
+            .field("lock_delay", &self.lock_delay)
+            .finish()
+    }
+}
+
+/// `certStore.consul.tls`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsulTlsConfig {
+    /// PEM file of CA certificates to trust.
+    pub ca: Option<String>,
+    /// PEM client certificate.
+    pub cert: Option<String>,
+    /// PEM key of the client certificate.
+    pub key: Option<String>,
+    /// Accept any server certificate (tests only).
+    pub insecure_skip_verify: bool,
 }
 
 /// `certStore.file`.
@@ -275,6 +347,36 @@ mod tests {
     }
 
     #[test]
+    fn loads_the_consul_store_from_flags() {
+        let c = load(&[
+            "--certstore.consul.address=https://consul.internal:8501",
+            "--certstore.consul.token=s3cr3t",
+            "--certstore.consul.datacenter=dc2",
+            "--certstore.consul.tls.ca=/etc/consul/ca.pem",
+            "--certstore.consul.tls.insecureskipverify=true",
+            "--certstore.consul.sessionttl=20s",
+            "--certstore.encryptionkeyfile=/run/secrets/wharf-key",
+        ])
+        .unwrap();
+        let consul = c.cert_store.consul.as_ref().unwrap();
+        assert_eq!(consul.address, "https://consul.internal:8501");
+        assert_eq!(consul.prefix, "wharf/");
+        assert_eq!(consul.token.as_deref(), Some("s3cr3t"));
+        assert_eq!(consul.datacenter.as_deref(), Some("dc2"));
+        let tls = consul.tls.as_ref().unwrap();
+        assert_eq!(tls.ca.as_deref(), Some("/etc/consul/ca.pem"));
+        assert!(tls.insecure_skip_verify);
+        assert_eq!(consul.session_ttl.unwrap().0, Duration::from_secs(20));
+        assert!(!format!("{consul:?}").contains("s3cr3t"), "token redacted");
+        assert_eq!(
+            c.cert_store.encryption_key_file.as_deref(),
+            Some("/run/secrets/wharf-key")
+        );
+        let err = load(&["--certstore.consul.adress=x"]).unwrap_err();
+        assert!(err.contains("address"), "{err}");
+    }
+
+    #[test]
     fn key_types_load_and_bad_ones_name_the_choices() {
         let c = load(&["--certificatesresolvers.le.acme.keytype=RSA4096"]).unwrap();
         assert_eq!(
@@ -299,7 +401,7 @@ mod tests {
                 directory: "/tmp/x".into(),
                 poll_interval: None,
             }),
-            consul: None,
+            ..CertStore::default()
         };
         assert_eq!(s.directory(), "/tmp/x");
     }
