@@ -4,6 +4,7 @@
 
 use crate::config::DynamicConfig;
 
+pub mod cluster;
 pub mod docker;
 pub mod file;
 pub mod labels;
