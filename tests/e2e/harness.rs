@@ -68,7 +68,7 @@ pub fn closed_url() -> String {
 }
 
 /// Creates a fresh, unique directory under the system temp directory.
-fn unique_dir() -> PathBuf {
+pub fn unique_dir() -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -123,6 +123,11 @@ pub struct Options {
     pub log_level: String,
     /// Start as `wharf proxy --config FILE` instead of `wharf --config FILE`.
     pub proxy_subcommand: bool,
+    /// Configure the file provider on the dynamic file (default true).
+    pub file_provider: bool,
+    /// Merged over the static configuration (objects key by key), e.g. a `cluster`
+    /// or `certStore` section.
+    pub static_extra: Value,
 }
 
 impl Default for Options {
@@ -134,6 +139,8 @@ impl Default for Options {
             trusted_ips: vec!["127.0.0.1/32".into()],
             log_level: "DEBUG".into(),
             proxy_subcommand: false,
+            file_provider: true,
+            static_extra: Value::Null,
         }
     }
 }
@@ -181,7 +188,7 @@ impl Wharf {
         let log_path = dir.join("wharf.log");
         let web = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let static_config = json!({
+        let mut static_config = json!({
             "entryPoints": {
                 "web": {
                     "address": web.to_string(),
@@ -203,6 +210,10 @@ impl Wharf {
             "ping": {},
             "log": { "level": options.log_level },
         });
+        if !options.file_provider {
+            static_config["providers"] = json!({});
+        }
+        merge(&mut static_config, &options.static_extra);
         write_atomically(&dynamic_path, dynamic_yaml);
         fs::write(&static_path, to_yaml(&static_config)).expect("writing static.yml");
         let log = fs::File::create(&log_path).expect("creating the log file");
@@ -405,6 +416,19 @@ impl Wharf {
     /// wharf's resident set size in KiB.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())
+    }
+}
+
+/// Merges `extra` into `base`: objects key by key, anything else replaces.
+fn merge(base: &mut Value, extra: &Value) {
+    match (base, extra) {
+        (_, Value::Null) => {}
+        (Value::Object(base), Value::Object(extra)) => {
+            for (key, value) in extra {
+                merge(base.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (base, extra) => *base = extra.clone(),
     }
 }
 

@@ -44,6 +44,7 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
                 "udp": {"routers": count(vec![]), "services": count(vec![])},
                 "features": {"tracing": "", "metrics": "", "accessLog": false},
                 "providers": state.admin.providers,
+                "cluster": cluster(state),
             }))
         }
         ["entrypoints"] => list(state.admin.entrypoints.clone(), query),
@@ -72,6 +73,10 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
             query,
         ),
         ["http", "middlewares", name] => one(info.middlewares.get(*name).map(|m| m.to_json(name))),
+        ["cluster"] => match cluster(state) {
+            Value::Null => not_found(),
+            status => json_response(status),
+        },
         ["certificates"] => list(certificates(state), query),
         ["certificates", name] => one(certificates(state).into_iter().find(|c| {
             c["main"] == *name
@@ -128,6 +133,17 @@ fn routers_with_label_errors(info: &RuntimeInfo, state: &State) -> Vec<Value> {
     }
     out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     out
+}
+
+/// wharf's `/api/cluster`: this node's role, the current publisher and when the
+/// shared table was last received; `null` when `cluster` is not configured.
+fn cluster(state: &State) -> Value {
+    state
+        .admin
+        .cluster
+        .as_ref()
+        .map(|status| serde_json::to_value(&*status.borrow()).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null)
 }
 
 /// wharf's `/api/certificates`: every managed ACME certificate with its domains,

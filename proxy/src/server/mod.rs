@@ -54,6 +54,8 @@ pub struct AdminInfo {
     pub entrypoints: Vec<serde_json::Value>,
     /// Managed ACME certificates (`/api/certificates`), when a resolver is configured.
     pub certificates: Option<wharf_certstore::acme::StatusBoard>,
+    /// The cluster provider's state (`/api/cluster`), when `cluster` is configured.
+    pub cluster: Option<tokio::sync::watch::Receiver<crate::provider::cluster::ClusterStatus>>,
 }
 
 /// Why an entrypoint could not start.
