@@ -96,16 +96,28 @@ impl Driver {
         mut local: Option<mpsc::Receiver<ProviderUpdate>>,
         initial_local: Option<DynamicConfig>,
     ) {
-        self.open_watch().await;
+        let mut actions = self.open_watch().await;
         if let Some(config) = initial_local {
-            let actions = self.node.on_local(config);
-            self.execute(actions).await;
+            actions.extend(self.node.on_local(config));
         }
+        if self.settings.eligibility.possible() {
+            // One attempt before start-up goes on: when the lock is free (the previous
+            // publisher released it), this node starts with its own view rather than
+            // with a table that may be stale.
+            let attempt = self.contend(Duration::ZERO, Duration::ZERO).await;
+            actions.extend(self.on_attempt(attempt).await);
+        }
+        // Start-up serves only the last configuration chosen.
+        if let Some(last) = actions.iter().rposition(|a| matches!(a, Action::Apply(_))) {
+            let mut index = 0;
+            actions.retain(|a| {
+                index += 1;
+                index - 1 == last || !matches!(a, Action::Apply(_))
+            });
+        }
+        self.execute(actions).await;
         // Nothing to serve yet: let start-up go on without waiting.
         self.first = None;
-        if self.settings.eligibility.possible() {
-            self.contention = Some(self.contend(Duration::ZERO));
-        }
         self.publish_status();
         loop {
             let timer = match (self.reload_at, self.publish_at) {
@@ -139,7 +151,7 @@ impl Driver {
                     self.lost = None;
                     self.lock = None;
                     warn!(lock = %self.settings.lock, "cluster: publisher lock lost; stopped publishing");
-                    self.contention = Some(self.contend(Duration::ZERO));
+                    self.contention = Some(self.contend(Duration::ZERO, self.settings.ttl));
                     self.node.on_lost()
                 }
                 () = sleep_until(timer) => self.on_timer().await,
@@ -154,9 +166,9 @@ impl Driver {
         }
     }
 
-    /// A contention attempt after `delay`: checks eligibility, then waits up to one
-    /// TTL for the lock.
-    fn contend(&self, delay: Duration) -> Contention {
+    /// A contention attempt after `delay`: checks eligibility, then waits up to
+    /// `wait` for the lock.
+    fn contend(&self, delay: Duration, wait: Duration) -> Contention {
         let store = self.store.clone();
         let settings = self.settings.clone();
         Box::pin(async move {
@@ -164,7 +176,7 @@ impl Driver {
             if !settings.eligibility.check().await {
                 return Attempt::Ineligible;
             }
-            match store.lock(&settings.lock, settings.ttl, settings.ttl).await {
+            match store.lock(&settings.lock, settings.ttl, wait).await {
                 Ok(lock) => Attempt::Acquired(lock),
                 Err(LockError::Busy { .. }) => Attempt::Busy,
                 Err(e) => Attempt::Failed(e.into()),
@@ -187,18 +199,18 @@ impl Driver {
             }
             Attempt::Ineligible => {
                 self.node.set_eligible(false);
-                self.contention = Some(self.contend(self.settings.ttl));
+                self.contention = Some(self.contend(self.settings.ttl, self.settings.ttl));
                 Vec::new()
             }
             Attempt::Busy => {
                 self.node.set_eligible(true);
-                self.contention = Some(self.contend(Duration::ZERO));
+                self.contention = Some(self.contend(Duration::ZERO, self.settings.ttl));
                 Vec::new()
             }
             Attempt::Failed(e) => {
                 warn!(lock = %self.settings.lock, error = %e, "cluster: cannot contend for the publisher lock");
                 self.set_error(&e);
-                self.contention = Some(self.contend(self.settings.ttl / 3));
+                self.contention = Some(self.contend(self.settings.ttl / 3, self.settings.ttl));
                 Vec::new()
             }
         }
@@ -210,7 +222,7 @@ impl Driver {
         if self.reload_at.is_some_and(|t| t <= now) {
             self.reload_at = None;
             if self.watch.is_none() {
-                self.open_watch().await;
+                actions = self.open_watch().await;
             } else {
                 actions = self.reload().await;
             }
@@ -226,18 +238,17 @@ impl Driver {
 
     /// Starts watching the table's key, then reads it (the watch only reports later
     /// changes). On failure both are retried later; the current routes stay.
-    async fn open_watch(&mut self) {
+    async fn open_watch(&mut self) -> Vec<Action> {
         match self.store.watch(&self.settings.key).await {
             Ok(w) => self.watch = Some(w),
             Err(e) => {
                 warn!(key = %self.settings.key, error = %e, "cluster: cannot watch the store; keeping the current routes");
                 self.set_error(&e);
                 self.reload_at = Some(Instant::now() + RETRY);
-                return;
+                return Vec::new();
             }
         }
-        let actions = self.reload().await;
-        self.execute(actions).await;
+        self.reload().await
     }
 
     /// Reads the table; a missing, unreadable or malformed one changes nothing.
@@ -324,7 +335,7 @@ impl Driver {
                 warn!(lock = %self.settings.lock, error = %e, "cluster: cannot release the publisher lock");
             }
         }
-        self.contention = Some(self.contend(self.settings.ttl));
+        self.contention = Some(self.contend(self.settings.ttl, self.settings.ttl));
     }
 
     /// Hands `config` to the start-up wait if it is still there, else to the

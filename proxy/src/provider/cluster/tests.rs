@@ -247,3 +247,45 @@ async fn stopping_the_publisher_hands_over_without_waiting_for_the_lease() {
         .unwrap();
     lock.release().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_candidate_starting_with_a_free_lock_serves_its_own_view_first() {
+    let dir = Dir::new();
+    let old = start(dir.store(), "manager-1", Eligibility::Always);
+    old.becomes(Role::Publisher).await;
+    old.feed("stale.example").await;
+    let mut status = old.provider.status();
+    tokio::time::timeout(PATIENCE, status.wait_for(|s| s.last_published.is_some()))
+        .await
+        .unwrap()
+        .unwrap();
+    old.provider.stop().await;
+
+    // The stored table is stale; the lock is free: the new node's own view wins.
+    let (tx, _out) = mpsc::channel(16);
+    let mut fresh = ClusterProvider::spawn(
+        settings("manager-2", Eligibility::Always),
+        dir.store(),
+        None,
+        Some(config("fresh.example")),
+        tx,
+    );
+    assert_eq!(fresh.initial(PATIENCE).await, Some(config("fresh.example")));
+    let mut status = fresh.status();
+    tokio::time::timeout(PATIENCE, status.wait_for(|s| s.role == Role::Publisher))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A follower starting meanwhile gets the stored table at once.
+    let (tx, _out) = mpsc::channel(16);
+    let mut follower = ClusterProvider::spawn(
+        settings("worker-1", Eligibility::Never),
+        dir.store(),
+        None,
+        None,
+        tx,
+    );
+    let first = follower.initial(PATIENCE).await.unwrap();
+    assert!(first == config("fresh.example") || first == config("stale.example"));
+}
