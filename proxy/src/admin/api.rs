@@ -300,4 +300,40 @@ mod tests {
             .unwrap()
             .contains("traefik.http.routers.web.rule"));
     }
+
+    #[test]
+    fn cluster_state_is_served_only_when_configured() {
+        use crate::provider::cluster::{ClusterStatus, Role};
+        let state = |cluster| State {
+            table: arc_swap::ArcSwap::from_pointee(crate::router::RouteTable::default()),
+            terminating: Default::default(),
+            terminating_status: 503,
+            admin: crate::server::AdminInfo {
+                cluster,
+                ..Default::default()
+            },
+            challenges: None,
+            label_issues: Vec::new(),
+        };
+        assert_eq!(
+            handle("/cluster", None, &state(None)).status(),
+            StatusCode::NOT_FOUND
+        );
+        let (_tx, rx) = tokio::sync::watch::channel(ClusterStatus {
+            mode: "auto",
+            role: Role::Follower,
+            node: "worker-1".into(),
+            instance: "abc".into(),
+            provider: "swarm",
+            key: "routes/table".into(),
+            publisher: None,
+            last_received: None,
+            last_published: None,
+            last_error: None,
+        });
+        let state = state(Some(rx));
+        assert_eq!(handle("/cluster", None, &state).status(), StatusCode::OK);
+        assert_eq!(cluster(&state)["role"], "follower");
+        assert_eq!(cluster(&state)["node"], "worker-1");
+    }
 }
