@@ -58,6 +58,9 @@ pub(super) struct Driver {
     reload_at: Option<Instant>,
     /// When to retry a failed write.
     publish_at: Option<Instant>,
+    /// When a publisher next checks that it is still eligible (a demoted manager
+    /// cannot list services any more and must hand over).
+    recheck_at: Option<Instant>,
 }
 
 impl Driver {
@@ -86,6 +89,7 @@ impl Driver {
             seen: None,
             reload_at: None,
             publish_at: None,
+            recheck_at: None,
         }
     }
 
@@ -120,10 +124,10 @@ impl Driver {
         self.first = None;
         self.publish_status();
         loop {
-            let timer = match (self.reload_at, self.publish_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let timer = [self.reload_at, self.publish_at, self.recheck_at]
+                .into_iter()
+                .flatten()
+                .min();
             let actions = tokio::select! {
                 () = self.stop.cancelled() => break,
                 () = self.tx.closed() => break,
@@ -149,6 +153,7 @@ impl Driver {
                 }
                 () = poll(&mut self.lost) => {
                     self.lost = None;
+                    self.recheck_at = None;
                     self.lock = None;
                     warn!(lock = %self.settings.lock, "cluster: publisher lock lost; stopped publishing");
                     self.contention = Some(self.contend(Duration::ZERO, self.settings.ttl));
@@ -192,6 +197,7 @@ impl Driver {
                 let token = lock.token();
                 self.lock = Some(lock);
                 self.node.set_eligible(true);
+                self.recheck_at = Some(Instant::now() + self.settings.ttl);
                 // Re-check the store first: a newer table may be there already.
                 let mut actions = self.reload().await;
                 actions.extend(self.node.on_acquired(token));
@@ -225,6 +231,19 @@ impl Driver {
                 actions = self.open_watch().await;
             } else {
                 actions = self.reload().await;
+            }
+        }
+        if self.recheck_at.is_some_and(|t| t <= now) {
+            self.recheck_at = None;
+            if self.lock.is_some() {
+                if self.settings.eligibility.check().await {
+                    self.recheck_at = Some(Instant::now() + self.settings.ttl);
+                } else {
+                    warn!(lock = %self.settings.lock, "cluster: this node can no longer see the whole cluster; handing the publisher lock over");
+                    self.step_down().await;
+                    self.node.set_eligible(false);
+                    actions.extend(self.node.on_lost());
+                }
             }
         }
         if self.publish_at.is_some_and(|t| t <= now) {
@@ -330,6 +349,7 @@ impl Driver {
     /// Releases the lock and contends again.
     async fn step_down(&mut self) {
         self.lost = None;
+        self.recheck_at = None;
         if let Some(lock) = self.lock.take() {
             if let Err(e) = lock.release().await {
                 warn!(lock = %self.settings.lock, error = %e, "cluster: cannot release the publisher lock");

@@ -45,6 +45,9 @@ pub enum Eligibility {
     /// While the Docker engine is an active swarm manager (`auto` sharing `swarm` or
     /// `docker`); checked before each attempt, so a promoted or demoted node follows.
     SwarmManager(Engine),
+    /// Whatever the flag says (tests of promotion and demotion).
+    #[cfg(test)]
+    Flag(std::sync::Arc<std::sync::atomic::AtomicBool>),
 }
 
 impl Eligibility {
@@ -63,6 +66,8 @@ impl Eligibility {
                     Err(_) => false,
                 }
             }
+            #[cfg(test)]
+            Eligibility::Flag(flag) => flag.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
 

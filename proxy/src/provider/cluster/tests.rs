@@ -289,3 +289,23 @@ async fn a_candidate_starting_with_a_free_lock_serves_its_own_view_first() {
     let first = follower.initial(PATIENCE).await.unwrap();
     assert!(first == config("fresh.example") || first == config("stale.example"));
 }
+
+#[tokio::test]
+async fn a_demoted_publisher_hands_over() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = Dir::new();
+    let manager = Arc::new(AtomicBool::new(true));
+    let first = start(dir.store(), "manager-1", Eligibility::Flag(manager.clone()));
+    first.becomes(Role::Publisher).await;
+    let mut second = start(dir.store(), "manager-2", Eligibility::Always);
+    second.feed("second.example").await;
+
+    manager.store(false, Ordering::SeqCst);
+    first.becomes(Role::Follower).await;
+    second.becomes(Role::Publisher).await;
+    second.serves("second.example").await;
+
+    // Promoted again: a candidate, behind the current publisher.
+    manager.store(true, Ordering::SeqCst);
+    first.becomes(Role::Candidate).await;
+}
