@@ -100,25 +100,7 @@ impl Driver {
         mut local: Option<mpsc::Receiver<ProviderUpdate>>,
         initial_local: Option<DynamicConfig>,
     ) {
-        let mut actions = self.open_watch().await;
-        if let Some(config) = initial_local {
-            actions.extend(self.node.on_local(config));
-        }
-        if self.settings.eligibility.possible() {
-            // One attempt before start-up goes on: when the lock is free (the previous
-            // publisher released it), this node starts with its own view rather than
-            // with a table that may be stale.
-            let attempt = self.contend(Duration::ZERO, Duration::ZERO).await;
-            actions.extend(self.on_attempt(attempt).await);
-        }
-        // Start-up serves only the last configuration chosen.
-        if let Some(last) = actions.iter().rposition(|a| matches!(a, Action::Apply(_))) {
-            let mut index = 0;
-            actions.retain(|a| {
-                index += 1;
-                index - 1 == last || !matches!(a, Action::Apply(_))
-            });
-        }
+        let actions = self.start_up(initial_local).await;
         self.execute(actions).await;
         // Nothing to serve yet: let start-up go on without waiting.
         self.first = None;
@@ -169,6 +151,28 @@ impl Driver {
                 warn!(lock = %self.settings.lock, error = %e, "cluster: cannot release the publisher lock; it expires after its TTL");
             }
         }
+    }
+
+    /// Reads the table, takes the local provider's first configuration and makes one
+    /// attempt at the lock; only the last configuration chosen is served. When the
+    /// lock is free (the previous publisher released it), a candidate so starts with
+    /// its own view rather than with a table that may be stale.
+    async fn start_up(&mut self, initial_local: Option<DynamicConfig>) -> Vec<Action> {
+        let mut actions = self.open_watch().await;
+        if let Some(config) = initial_local {
+            actions.extend(self.node.on_local(config));
+        }
+        if self.settings.eligibility.possible() {
+            let attempt = self.contend(Duration::ZERO, Duration::ZERO).await;
+            actions.extend(self.on_attempt(attempt).await);
+        }
+        let last = actions.iter().rposition(|a| matches!(a, Action::Apply(_)));
+        actions
+            .into_iter()
+            .enumerate()
+            .filter(|(i, a)| !matches!(a, Action::Apply(_)) || Some(*i) == last)
+            .map(|(_, a)| a)
+            .collect()
     }
 
     /// A contention attempt after `delay`: checks eligibility, then waits up to
