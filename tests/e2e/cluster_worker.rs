@@ -34,6 +34,11 @@ impl Drop for StoreDir {
 
 /// Options for a cluster node named `node` in `mode`, sharing `store`.
 fn node_options(store: &Path, node: &str, mode: &str) -> Options {
+    node_options_ttl(store, node, mode, LOCK_TTL)
+}
+
+/// [`node_options`] with the lock's lease `ttl`.
+fn node_options_ttl(store: &Path, node: &str, mode: &str, ttl: &str) -> Options {
     Options {
         file_provider: mode != "follower",
         static_extra: json!({
@@ -45,7 +50,7 @@ fn node_options(store: &Path, node: &str, mode: &str) -> Options {
                 "mode": mode,
                 "provider": "file",
                 "nodeName": node,
-                "lockTTL": LOCK_TTL,
+                "lockTTL": ttl,
             },
         }),
         ..Options::default()
@@ -140,4 +145,56 @@ async fn a_follower_routes_by_the_publishers_table_and_survives_a_takeover() {
         404,
         "A's routes are gone with its table"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_publisher_hands_the_lock_over_at_once() {
+    let store = StoreDir(unique_dir());
+    let a = Backend::echo("a").await;
+    let d = Backend::echo("d").await;
+    let table_a = routes("app-a", "a.test", &a.url());
+    // A lease far longer than the test: only a release lets D in.
+    let ttl = "10m";
+    let publisher = Wharf::start_with(
+        node_options_ttl(&store.0, "node-a", "publisher", ttl),
+        table_a.clone(),
+    )
+    .await;
+    cluster_state(&publisher, "A to publish", |s| {
+        s["lastPublished"].is_string()
+    })
+    .await;
+
+    // D is a candidate: until it holds the lock it serves A's table.
+    let candidate =
+        Wharf::start_with(node_options_ttl(&store.0, "node-d", "auto", ttl), table_a).await;
+    assert_eq!(candidate.echo("a.test", "/").await["name"], "a");
+    let state = candidate.api("/api/cluster").await;
+    assert_eq!(state["role"], "candidate", "{state}");
+    assert_eq!(state["publisher"]["node"], "node-a");
+
+    // D's own view changes; as a candidate it keeps serving the stored table.
+    candidate.write_dynamic_raw(&crate::harness::to_yaml(&routes(
+        "app-d",
+        "d.test",
+        &d.url(),
+    )));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(candidate.echo("a.test", "/").await["name"], "a");
+    assert_eq!(candidate.get("d.test", "/").await.status, 404);
+
+    // SIGTERM: A releases the lock before draining; D takes over and serves its own
+    // routes.
+    publisher.terminate();
+    let state = cluster_state(&candidate, "D to publish", |s| s["role"] == "publisher").await;
+    assert_eq!(state["publisher"]["node"], "node-d");
+    eventually("D to route d.test", TAKEOVER_TIMEOUT, || async {
+        let reply = candidate.get("d.test", "/").await;
+        if reply.status == 200 && reply.json()["name"] == "d" {
+            Ok(())
+        } else {
+            Err(reply.status)
+        }
+    })
+    .await;
 }
