@@ -309,3 +309,21 @@ async fn a_demoted_publisher_hands_over() {
     manager.store(true, Ordering::SeqCst);
     first.becomes(Role::Candidate).await;
 }
+
+#[tokio::test]
+async fn a_follower_keeps_its_table_when_the_store_goes_away() {
+    let dir = Dir::new();
+    let publisher = start(dir.store(), "manager-1", Eligibility::Always);
+    let mut follower = start(dir.store(), "worker-1", Eligibility::Never);
+    publisher.becomes(Role::Publisher).await;
+    publisher.feed("a.example").await;
+    follower.serves("a.example").await;
+
+    // The whole store disappears (unmounted, wiped): nothing is withdrawn.
+    publisher.provider.task.abort();
+    std::fs::remove_dir_all(&dir.0).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(follower.out.try_recv().is_err(), "routes stay");
+    let status = follower.provider.status().borrow().clone();
+    assert_eq!(status.publisher.unwrap().node, "manager-1");
+}
