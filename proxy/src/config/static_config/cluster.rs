@@ -147,6 +147,20 @@ mod tests {
     }
 
     #[test]
+    fn the_node_name_comes_from_the_environment_as_in_deploy_wharf_yml() {
+        let c = crate::config::load::Loader::new()
+            .working_dir("/nonexistent/wharf-cluster-test")
+            .env([("WHARF_CLUSTER_NODENAME".to_string(), "node-7".to_string())])
+            .args(["--cluster.mode=auto".to_string()])
+            .load()
+            .unwrap()
+            .config;
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.node_name.as_deref(), Some("node-7"));
+        assert_eq!(cluster.mode, ClusterMode::Auto);
+    }
+
+    #[test]
     fn absent_section_means_off_and_bad_modes_are_named() {
         assert_eq!(load(&[]).unwrap().cluster, None);
         let err = load(&["--cluster.mode=leader"]).unwrap_err();
