@@ -26,6 +26,7 @@ use crate::lb::HealthRegistry;
 use crate::metrics::{AcmeCollector, CertsCollector, Metrics, ServersCollector};
 use crate::middleware::HttpService;
 use crate::provider::activity::ProviderActivity;
+use crate::provider::cluster::{self, ClusterProvider};
 use crate::provider::docker::{DockerProvider, ProviderKind};
 use crate::provider::{file, ProviderUpdate};
 use crate::router::{compile, CompileEnv, EntryPointSpec, RouteTable};
@@ -34,6 +35,9 @@ use crate::server::{self, AdminInfo, EntryPointRuntime, State};
 
 /// How long start-up waits for the Docker providers' first listing.
 const DOCKER_INITIAL_WAIT: Duration = Duration::from_secs(2);
+
+/// How long start-up waits for the shared routing table (cluster mode).
+const CLUSTER_INITIAL_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,9 @@ pub enum RunError {
     /// Metrics or the access log could not be set up (the message names the setting).
     #[error("{0}")]
     Observability(String),
+    /// The `cluster` section is invalid.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// Compiles provider output into route tables.
@@ -133,7 +140,12 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     let tls_config = crate::tls::server_config(provider.clone(), resolver.clone())
         .map_err(|e| RunError::Tls(e.to_string()))?;
     let tls_config = Arc::new(tls_config);
-    let acme = crate::certs::setup::start(&cfg, &resolver, &provider).await?;
+    let cluster_settings = cluster::Settings::from_config(&cfg)?;
+    let store = match &cluster_settings {
+        Some(_) => Some(crate::certs::setup::open_store(&cfg.cert_store)?),
+        None => None,
+    };
+    let acme = crate::certs::setup::start(&cfg, &resolver, &provider, store.clone()).await?;
     let observability = observe::Observability::start(&cfg)?;
     if let Some(m) = &observability.metrics {
         m.register_collector(Box::new(CertsCollector(resolver.clone())));
@@ -218,6 +230,22 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
     let activity = ProviderActivity::new(&provider_names);
     let (tx, rx) = mpsc::channel::<ProviderUpdate>(16);
+    // Cluster mode: the shared provider's output goes to the cluster provider, which
+    // publishes it (when this node holds the lock) and serves the shared table. A
+    // follower does not run the shared provider at all.
+    let shared = cluster_settings.as_ref().map(|s| s.provider);
+    let follower = cluster_settings
+        .as_ref()
+        .is_some_and(|s| !s.eligibility.possible());
+    let (local_tx, local_rx) = mpsc::channel::<ProviderUpdate>(16);
+    let provider_tx = |name: &str| {
+        if shared == Some(name) {
+            local_tx.clone()
+        } else {
+            tx.clone()
+        }
+    };
+    let runs = |name: &str| !(follower && shared == Some(name));
     // Docker providers: serve with their first listing when the engine answers
     // within DOCKER_INITIAL_WAIT, otherwise start without it and fill in later.
     let docker_sections = [
@@ -226,12 +254,12 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     ];
     let mut docker_providers = Vec::new();
     for (kind, section) in docker_sections {
-        if let Some(section) = section {
+        if let Some(section) = section.filter(|_| runs(kind.name())) {
             docker_providers.push(DockerProvider::spawn(
                 section,
                 kind,
                 cfg.core.default_rule_syntax,
-                tx.clone(),
+                provider_tx(kind.name()),
             ));
         }
     }
@@ -239,6 +267,68 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         .iter()
         .map(|p| (p.name(), p.subscribe_errors()))
         .collect();
+
+    // Providers: an initial synchronous load, so wharf starts with its routes.
+    let mut configs = BTreeMap::new();
+    let mut initial_local = None;
+    if let Some(fp) = cfg.providers.file.clone().filter(|_| runs("file")) {
+        let initial = match file::load(&fp) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                error!(error = %e, "file provider: invalid configuration, starting without it");
+                None
+            }
+        };
+        if let Some(c) = &initial {
+            if shared == Some("file") {
+                initial_local = Some(c.clone());
+            } else {
+                configs.insert("file", c.clone());
+                activity.record("file", SystemTime::now());
+            }
+        }
+        tokio::spawn(file::run(fp, initial, provider_tx("file")));
+    }
+    let deadline = tokio::time::Instant::now() + DOCKER_INITIAL_WAIT;
+    for p in &mut docker_providers {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match p.initial(wait).await {
+            Some(c) if shared == Some(p.name()) => initial_local = Some(c),
+            Some(c) => {
+                configs.insert(p.name(), c);
+                activity.record(p.name(), SystemTime::now());
+            }
+            None => info!(
+                provider = p.name(),
+                "Docker did not answer in time; starting without its routes"
+            ),
+        }
+    }
+    let mut cluster = match (cluster_settings, store) {
+        (Some(settings), Some(store)) => Some(ClusterProvider::spawn(
+            settings,
+            store,
+            (!follower).then_some(local_rx),
+            initial_local,
+            tx.clone(),
+        )),
+        _ => None,
+    };
+    drop(local_tx);
+    if let Some(c) = &mut cluster {
+        match c.initial(CLUSTER_INITIAL_WAIT).await {
+            Some(config) => {
+                configs.insert(c.name(), config);
+                activity.record(c.name(), SystemTime::now());
+            }
+            None => info!(
+                provider = c.name(),
+                "no shared routing table yet; starting without it"
+            ),
+        }
+    }
+    drop(tx);
+
     let state = Arc::new(State {
         table: ArcSwap::from_pointee(RouteTable::default()),
         terminating: Default::default(),
@@ -258,6 +348,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             store: acme
                 .as_ref()
                 .map(|a| crate::server::StoreHandle(a.store.clone())),
+            cluster: cluster.as_ref().map(ClusterProvider::status),
         },
         challenges: acme
             .as_ref()
@@ -281,37 +372,6 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         metrics: observability.metrics.clone(),
     };
 
-    // Providers: an initial synchronous load, so wharf starts with its routes.
-    let mut configs = BTreeMap::new();
-    if let Some(fp) = cfg.providers.file.clone() {
-        let initial = match file::load(&fp) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                error!(error = %e, "file provider: invalid configuration, starting without it");
-                None
-            }
-        };
-        if let Some(c) = &initial {
-            configs.insert("file", c.clone());
-            activity.record("file", SystemTime::now());
-        }
-        tokio::spawn(file::run(fp, initial, tx.clone()));
-    }
-    let deadline = tokio::time::Instant::now() + DOCKER_INITIAL_WAIT;
-    for p in &mut docker_providers {
-        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match p.initial(wait).await {
-            Some(c) => {
-                configs.insert(p.name(), c);
-                activity.record(p.name(), SystemTime::now());
-            }
-            None => info!(
-                provider = p.name(),
-                "Docker did not answer in time; starting without its routes"
-            ),
-        }
-    }
-    drop(tx);
     assembler.apply(&configs, &state);
     let throttle = cfg
         .providers
@@ -363,6 +423,10 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
 
     shutdown.await;
     info!(accept_grace = ?accept_grace, grace = ?grace, "shutting down");
+    // Hand the publisher lock over at once; the current routes keep serving.
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
     state.terminating.store(true, Ordering::SeqCst);
     tokio::time::sleep(accept_grace).await;
     stop_traffic.cancel();

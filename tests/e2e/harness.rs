@@ -68,7 +68,7 @@ pub fn closed_url() -> String {
 }
 
 /// Creates a fresh, unique directory under the system temp directory.
-fn unique_dir() -> PathBuf {
+pub fn unique_dir() -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -123,8 +123,10 @@ pub struct Options {
     pub log_level: String,
     /// Start as `wharf proxy --config FILE` instead of `wharf --config FILE`.
     pub proxy_subcommand: bool,
-    /// Extra top-level sections of the static configuration (`accessLog`, `metrics`),
-    /// replacing the fixed ones of the same name.
+    /// Configure the file provider on the dynamic file (default true).
+    pub file_provider: bool,
+    /// Merged over the static configuration (objects key by key), e.g. a `cluster`
+    /// or `certStore` section.
     pub static_extra: Value,
 }
 
@@ -137,6 +139,7 @@ impl Default for Options {
             trusted_ips: vec!["127.0.0.1/32".into()],
             log_level: "DEBUG".into(),
             proxy_subcommand: false,
+            file_provider: true,
             static_extra: Value::Null,
         }
     }
@@ -207,14 +210,10 @@ impl Wharf {
             "ping": {},
             "log": { "level": options.log_level },
         });
-        if let (Some(base), Some(extra)) = (
-            static_config.as_object_mut(),
-            options.static_extra.as_object(),
-        ) {
-            for (key, value) in extra {
-                base.insert(key.clone(), value.clone());
-            }
+        if !options.file_provider {
+            static_config["providers"] = json!({});
         }
+        merge(&mut static_config, &options.static_extra);
         write_atomically(&dynamic_path, dynamic_yaml);
         fs::write(&static_path, to_yaml(&static_config)).expect("writing static.yml");
         let log = fs::File::create(&log_path).expect("creating the log file");
@@ -417,6 +416,19 @@ impl Wharf {
     /// wharf's resident set size in KiB.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())
+    }
+}
+
+/// Merges `extra` into `base`: objects key by key, anything else replaces.
+fn merge(base: &mut Value, extra: &Value) {
+    match (base, extra) {
+        (_, Value::Null) => {}
+        (Value::Object(base), Value::Object(extra)) => {
+            for (key, value) in extra {
+                merge(base.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (base, extra) => *base = extra.clone(),
     }
 }
 

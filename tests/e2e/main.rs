@@ -7,6 +7,7 @@ mod admin;
 mod backends;
 mod balancing;
 mod client;
+mod cluster_worker;
 mod dashboard;
 mod dataplane;
 mod harness;

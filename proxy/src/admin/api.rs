@@ -44,6 +44,7 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
                 "udp": {"routers": count(vec![]), "services": count(vec![])},
                 "features": {"tracing": "", "metrics": "", "accessLog": false},
                 "providers": state.admin.providers,
+                "cluster": cluster(state),
             }))
         }
         ["entrypoints"] => list(state.admin.entrypoints.clone(), query),
@@ -72,6 +73,10 @@ pub fn handle(rest: &str, query: Option<&str>, state: &State) -> Response<Body> 
             query,
         ),
         ["http", "middlewares", name] => one(info.middlewares.get(*name).map(|m| m.to_json(name))),
+        ["cluster"] => match cluster(state) {
+            Value::Null => not_found(),
+            status => json_response(status),
+        },
         ["certificates"] => list(certificates(state), query),
         ["providers"] => list(providers(state), query),
         ["certificates", name] => one(certificates(state).into_iter().find(|c| {
@@ -135,6 +140,17 @@ fn routers_with_label_errors(info: &RuntimeInfo, state: &State) -> Vec<Value> {
     }
     out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     out
+}
+
+/// wharf's `/api/cluster`: this node's role, the current publisher and when the
+/// shared table was last received; `null` when `cluster` is not configured.
+fn cluster(state: &State) -> Value {
+    state
+        .admin
+        .cluster
+        .as_ref()
+        .map(|status| serde_json::to_value(&*status.borrow()).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null)
 }
 
 /// wharf's `/api/certificates`: every managed ACME certificate with its domains,
@@ -327,5 +343,41 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("traefik.http.routers.web.rule"));
+    }
+
+    #[test]
+    fn cluster_state_is_served_only_when_configured() {
+        use crate::provider::cluster::{ClusterStatus, Role};
+        let state = |cluster| State {
+            table: arc_swap::ArcSwap::from_pointee(crate::router::RouteTable::default()),
+            terminating: Default::default(),
+            terminating_status: 503,
+            admin: crate::server::AdminInfo {
+                cluster,
+                ..Default::default()
+            },
+            challenges: None,
+            label_issues: Vec::new(),
+        };
+        assert_eq!(
+            handle("/cluster", None, &state(None)).status(),
+            StatusCode::NOT_FOUND
+        );
+        let (_tx, rx) = tokio::sync::watch::channel(ClusterStatus {
+            mode: "auto",
+            role: Role::Follower,
+            node: "worker-1".into(),
+            instance: "abc".into(),
+            provider: "swarm",
+            key: "routes/table".into(),
+            publisher: None,
+            last_received: None,
+            last_published: None,
+            last_error: None,
+        });
+        let state = state(Some(rx));
+        assert_eq!(handle("/cluster", None, &state).status(), StatusCode::OK);
+        assert_eq!(cluster(&state)["role"], "follower");
+        assert_eq!(cluster(&state)["node"], "worker-1");
     }
 }

@@ -316,19 +316,24 @@ pub struct AcmeRuntime {
     pub store: Arc<dyn Store>,
 }
 
-/// Opens the store and sets up the resolvers when any `certificatesResolvers.*.acme`
-/// is configured, and publishes the stored certificates to `resolver` before
-/// returning, so they are served from the first connection on.
+/// Sets up the resolvers when any `certificatesResolvers.*.acme` is configured, on
+/// `store` when the caller already opened it (else the store is opened here), and
+/// publishes the stored certificates to `resolver` before returning, so they are
+/// served from the first connection on.
 pub async fn start(
     cfg: &StaticConfig,
     resolver: &Arc<CertResolver>,
     provider: &Arc<CryptoProvider>,
+    store: Option<Arc<dyn Store>>,
 ) -> Result<Option<AcmeRuntime>, SetupError> {
     let settings = resolvers(cfg)?;
     if settings.is_empty() {
         return Ok(None);
     }
-    let store = open_store(&cfg.cert_store)?;
+    let store = match store {
+        Some(store) => store,
+        None => open_store(&cfg.cert_store)?,
+    };
     let challenges = Arc::new(StoreChallenges::new(store.clone(), provider.clone()));
     let names: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let issuers = issuers(&store, settings, &challenges)?;

@@ -12,12 +12,14 @@ use super::dynamic::{Domain, RuleSyntax};
 use crate::provider::docker::config::DockerProviderConfig;
 
 mod acme;
+mod cluster;
 mod observability;
 
 pub use acme::{
     Acme, CertStore, ConsulCertStore, ConsulTlsConfig, Eab, FileCertStore, HttpChallenge, KeyType,
     TlsChallenge, DEFAULT_STORE_DIRECTORY, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING,
 };
+pub use cluster::{Cluster, ClusterMode, DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL};
 pub use observability::{
     AccessLog, AccessLogFields, AccessLogFilters, AccessLogHeaders, Metrics, Prometheus,
     DEFAULT_BUCKETS,
@@ -63,8 +65,8 @@ pub struct StaticConfig {
     pub certificates_resolvers: BTreeMap<String, CertificateResolver>,
     /// Where certificates, accounts and challenges are stored (wharf).
     pub cert_store: CertStore,
-    /// Cluster settings (wharf).
-    pub cluster: Option<serde_json::Value>,
+    /// Sharing the routing table between instances through the store (wharf).
+    pub cluster: Option<Cluster>,
     /// Tracing exporters (accepted for compatibility).
     pub tracing: Option<serde_json::Value>,
     /// Experimental features (accepted for compatibility).

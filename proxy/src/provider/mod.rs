@@ -5,6 +5,7 @@
 use crate::config::DynamicConfig;
 
 pub mod activity;
+pub mod cluster;
 pub mod docker;
 pub mod file;
 pub mod labels;

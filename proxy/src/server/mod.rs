@@ -64,6 +64,8 @@ pub struct AdminInfo {
     /// The certificate store (`/api/store`: its connection health), when a resolver
     /// is configured.
     pub store: Option<StoreHandle>,
+    /// The cluster provider's state (`/api/cluster`), when `cluster` is configured.
+    pub cluster: Option<tokio::sync::watch::Receiver<crate::provider::cluster::ClusterStatus>>,
 }
 
 /// The certificate store as the admin API sees it.

@@ -19,13 +19,17 @@
 //! Variables whose first part is not close to any top-level key (`TRAEFIK_PORT`, set
 //! by container platforms) are not wharf settings and are ignored; any other name that
 //! does not fit is an error naming the nearest key. `*_CONFIGFILE` names the
-//! configuration file.
+//! configuration file. `WHARF_CLUSTER_KEY` is the certificate store's encryption key,
+//! read by the store itself, never a setting.
 
 use super::{ConfigError, Origin};
 use crate::config::tree::{canonical_field, nearest, render_path, PathSeg, Shape, TreeError};
 
 /// Prefixes, lowest precedence first.
 pub(super) const PREFIXES: [&str; 2] = ["TRAEFIK_", "WHARF_"];
+
+/// A variable with the prefix that is not a setting (the store's encryption key).
+const NOT_SETTINGS: &str = "WHARF_CLUSTER_KEY";
 
 /// Most parts one struct field name may span.
 const MAX_FIELD_PARTS: usize = 4;
@@ -74,6 +78,9 @@ pub(super) fn collect(
             let rest = &var[prefix.len()..];
             if rest.eq_ignore_ascii_case("CONFIGFILE") {
                 out.config_file = Some(value.clone());
+                continue;
+            }
+            if var == NOT_SETTINGS {
                 continue;
             }
             let parts: Vec<&str> = rest.split('_').collect();
@@ -278,6 +285,16 @@ mod tests {
                 ),
                 ("entryPoints.web.address".into(), ":8080".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn the_cluster_key_variable_is_not_a_setting() {
+        let settings =
+            map(&[("WHARF_CLUSTER_KEY", "a2V5"), ("WHARF_CLUSTER_MODE", "off")]).unwrap();
+        assert_eq!(
+            paths(&settings),
+            vec![("cluster.mode".to_string(), "off".to_string())]
         );
     }
 
