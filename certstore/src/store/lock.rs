@@ -13,6 +13,15 @@ use tokio::time::Instant;
 
 use super::StoreError;
 
+/// How long a dropped lock's release is retried while the store is unreachable.
+pub const RELEASE_RETRY_FOR: Duration = Duration::from_secs(300);
+
+/// First pause between two release attempts of a dropped lock; it doubles.
+const RELEASE_RETRY_FIRST: Duration = Duration::from_millis(500);
+
+/// Longest pause between two release attempts of a dropped lock.
+const RELEASE_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// A backend's side of one held lease.
 #[async_trait]
 pub trait Lease: Send + Sync + 'static {
@@ -33,8 +42,10 @@ pub trait Lease: Send + Sync + 'static {
 /// before anyone else can take the lease over. Work done under the lock must stop
 /// when it fires.
 ///
-/// Dropping the lock releases it in the background (best effort: if that fails the
-/// lease simply expires after its TTL).
+/// Dropping the lock releases it in the background, retrying for up to
+/// [`RELEASE_RETRY_FOR`] while the store cannot be reached: a lock lost during a
+/// store outage is so freed as soon as the store is back, rather than when its
+/// lease (which a Consul cluster restarts on recovery) runs out.
 pub struct Lock {
     name: String,
     token: u64,
@@ -151,14 +162,58 @@ impl Drop for Lock {
         let name = self.name.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                rt.spawn(async move {
-                    if let Err(e) = lease.release().await {
-                        tracing::warn!(lock = %name, error = %e, "cannot release dropped lock; it expires after its TTL");
-                    }
-                });
+                rt.spawn(release_with_retry(name, lease, RELEASE_RETRY));
             }
             Err(_) => {
                 tracing::warn!(lock = %name, "lock dropped outside a runtime; it expires after its TTL");
+            }
+        }
+    }
+}
+
+/// How a dropped lock's release is retried.
+#[derive(Debug, Clone, Copy)]
+struct RetrySchedule {
+    /// First pause; it doubles.
+    first: Duration,
+    /// Longest pause.
+    max: Duration,
+    /// No attempt starts after this long.
+    window: Duration,
+}
+
+/// The schedule of [`Lock`]'s drop.
+const RELEASE_RETRY: RetrySchedule = RetrySchedule {
+    first: RELEASE_RETRY_FIRST,
+    max: RELEASE_RETRY_MAX,
+    window: RELEASE_RETRY_FOR,
+};
+
+/// Releases a dropped lock's `lease`, retrying with backoff per `schedule`; then
+/// it is left to expire.
+async fn release_with_retry(name: String, lease: Arc<dyn Lease>, schedule: RetrySchedule) {
+    let give_up = Instant::now() + schedule.window;
+    let mut pause = schedule.first;
+    let mut failures = 0u32;
+    loop {
+        match lease.release().await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(lock = %name, failures, "dropped lock released once the store answered");
+                }
+                return;
+            }
+            Err(e) if Instant::now() + pause >= give_up => {
+                tracing::warn!(lock = %name, error = %e, "cannot release dropped lock; it expires after its TTL");
+                return;
+            }
+            Err(e) => {
+                if failures == 0 {
+                    tracing::warn!(lock = %name, error = %e, "cannot release dropped lock; retrying");
+                }
+                failures += 1;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(schedule.max);
             }
         }
     }
@@ -206,4 +261,93 @@ async fn keepalive(
         }
     }
     let _ = lost.send(true);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A lease whose first `failures` releases fail, as during a store outage.
+    struct Unreachable {
+        failures: usize,
+        attempts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Lease for Unreachable {
+        async fn renew(&self) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+
+        async fn release(&self) -> Result<(), StoreError> {
+            let n = self.attempts.fetch_add(1, Ordering::SeqCst);
+            if n < self.failures {
+                return Err(StoreError::Backend {
+                    key: "l".into(),
+                    source: "store unreachable".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    fn lease(failures: usize) -> Arc<Unreachable> {
+        Arc::new(Unreachable {
+            failures,
+            attempts: AtomicUsize::new(0),
+        })
+    }
+
+    /// The drop schedule scaled down 100 times.
+    const FAST: RetrySchedule = RetrySchedule {
+        first: Duration::from_millis(5),
+        max: Duration::from_millis(50),
+        window: Duration::from_secs(3),
+    };
+
+    #[tokio::test]
+    async fn a_dropped_lock_is_released_once_the_store_answers_again() {
+        let lease = lease(4);
+        let started = Instant::now();
+        release_with_retry("l".into(), lease.clone(), FAST).await;
+        assert_eq!(lease.attempts.load(Ordering::SeqCst), 5);
+        // 5 + 10 + 20 + 40 ms of pauses before the fifth attempt.
+        assert!(started.elapsed() >= Duration::from_millis(75));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_lock_gives_up_after_the_retry_window() {
+        let lease = lease(usize::MAX);
+        let started = Instant::now();
+        release_with_retry("l".into(), lease.clone(), FAST).await;
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= FAST.window - FAST.max && elapsed < FAST.window * 2,
+            "gave up after {elapsed:?}"
+        );
+        // Pauses double up to 50 ms: at most 3 s / 50 ms + 5 attempts.
+        let attempts = lease.attempts.load(Ordering::SeqCst);
+        assert!((10..=65).contains(&attempts), "{attempts} attempts");
+    }
+
+    #[tokio::test]
+    async fn dropping_a_lock_releases_it_in_the_background() {
+        let lease = lease(0);
+        let held = Lock::new(
+            "l".into(),
+            1,
+            Duration::from_secs(30),
+            Instant::now(),
+            lease.clone(),
+        );
+        drop(held);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lease.attempts.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "never released");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

@@ -215,9 +215,17 @@ impl Lease for ConsulLease {
     async fn release(&self) -> Result<(), StoreError> {
         let api = &self.inner.api;
         let released = api.release(&self.path, &self.session).await;
-        let destroyed = api.destroy_session(&self.session).await;
-        released.map_err(backend(&self.name))?;
-        destroyed.map_err(backend(&self.name))
+        // Destroying the session ends the lease whatever the release answered:
+        // Consul refuses to release with a session it invalidated meanwhile (its
+        // TTL ran out during an outage), and a session it no longer knows counts
+        // as destroyed.
+        api.destroy_session(&self.session)
+            .await
+            .map_err(backend(&self.name))?;
+        if let Err(e) = released {
+            tracing::debug!(lock = %self.name, error = %e, "lock key not released; its session is destroyed");
+        }
+        Ok(())
     }
 }
 

@@ -185,6 +185,33 @@ async fn lock_is_lost_when_its_session_is_destroyed_and_lock_delay_holds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_lost_in_an_outage_is_free_as_soon_as_consul_is_back() {
+    let mut double = ConsulDouble::start(any_port()).await.unwrap();
+    let (a, b) = (store(&double.url()), store(&double.url()));
+    let name = unique("outage");
+    let ttl = Duration::from_secs(10);
+    let lock = a.lock(&name, ttl, Duration::ZERO).await.unwrap();
+    double.stop().await;
+    timeout(ttl, lock.lost())
+        .await
+        .expect("lost 2/3 of the TTL after the last renewal");
+    drop(lock);
+    // The release on drop fails while Consul is still down.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Consul restarts the session's timer on recovery: it would hold the key for
+    // up to 2 x TTL more, were the dropped lock not released.
+    double.resume().await.unwrap();
+    let back = Instant::now();
+    let taken = b.lock(&name, ttl, Duration::from_secs(15)).await.unwrap();
+    let after = back.elapsed();
+    assert!(
+        after < Duration::from_secs(8),
+        "taken {after:?} after Consul came back"
+    );
+    taken.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_wakes_within_a_second_of_another_handles_write() {
     let double = ConsulDouble::start(any_port()).await.unwrap();
     let (a, b) = (store(&double.url()), store(&double.url()));
