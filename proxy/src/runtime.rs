@@ -146,6 +146,13 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         None => None,
     };
     let acme = crate::certs::setup::start(&cfg, &resolver, &provider, store.clone()).await?;
+    // `/api/store` shows the store's health whenever one is open: for ACME, or for
+    // the cluster provider alone on a worker without resolvers.
+    let admin_store = acme
+        .as_ref()
+        .map(|a| a.store.clone())
+        .or_else(|| store.clone())
+        .map(crate::server::StoreHandle);
     let observability = observe::Observability::start(&cfg)?;
     if let Some(m) = &observability.metrics {
         m.register_collector(Box::new(CertsCollector(resolver.clone())));
@@ -345,9 +352,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
             provider_activity: activity.clone(),
             dashboard: cfg.api.as_ref().is_some_and(|api| api.dashboard),
             metrics: observability.metrics_on_admin(),
-            store: acme
-                .as_ref()
-                .map(|a| crate::server::StoreHandle(a.store.clone())),
+            store: admin_store,
             cluster: cluster.as_ref().map(ClusterProvider::status),
         },
         challenges: acme

@@ -62,7 +62,7 @@ pub struct AdminInfo {
     /// Metrics served on `/metrics` of the admin entrypoint, when they are on.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// The certificate store (`/api/store`: its connection health), when a resolver
-    /// is configured.
+    /// or the cluster mode uses one.
     pub store: Option<StoreHandle>,
     /// The cluster provider's state (`/api/cluster`), when `cluster` is configured.
     pub cluster: Option<tokio::sync::watch::Receiver<crate::provider::cluster::ClusterStatus>>,
