@@ -5,6 +5,7 @@
 //! runs its own Pebble on free ports.
 
 mod cluster;
+mod cluster3;
 mod consul;
 mod issuance;
 mod node;

@@ -4,7 +4,7 @@
 //! on it). Also the TLS client that checks what a node serves, and `wharf certs`.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
@@ -26,6 +26,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Node {
     child: Option<Child>,
     dir: PathBuf,
+    /// The loopback address the `web` entrypoint listens on.
+    pub ip: Ipv4Addr,
     /// The `web` entrypoint (plain and TLS).
     pub web: u16,
     /// The admin entrypoint.
@@ -42,7 +44,7 @@ pub fn static_config(
     pebble: &Pebble,
     cert_store: Value,
     dynamic: &Path,
-    web: u16,
+    web: SocketAddr,
     admin: SocketAddr,
 ) -> Value {
     let resolver = |challenge: Value| {
@@ -64,7 +66,7 @@ pub fn static_config(
     };
     json!({
         "entryPoints": {
-            "web": { "address": format!("127.0.0.1:{web}") },
+            "web": { "address": web.to_string() },
             "traefik": { "address": admin.to_string() },
         },
         "providers": { "file": { "filename": dynamic, "watch": true } },
@@ -122,11 +124,25 @@ impl Node {
         web: u16,
         dynamic: &Value,
     ) -> Node {
+        Self::start_at(dir, pebble, cert_store, Ipv4Addr::LOCALHOST, web, dynamic).await
+    }
+
+    /// Like [`Node::start_with_store`], with the `web` entrypoint on `ip` (any
+    /// 127/8 address: Linux routes them all to the loopback interface).
+    pub async fn start_at(
+        dir: &Path,
+        pebble: &Pebble,
+        cert_store: Value,
+        ip: Ipv4Addr,
+        web: u16,
+        dynamic: &Value,
+    ) -> Node {
         fs::create_dir_all(dir).expect("node directory");
         let dynamic_path = dir.join("dynamic.yml");
         write_atomically(&dynamic_path, &to_yaml(dynamic));
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let cfg = static_config(pebble, cert_store, &dynamic_path, web, admin);
+        let web_addr = SocketAddr::from((ip, web));
+        let cfg = static_config(pebble, cert_store, &dynamic_path, web_addr, admin);
         fs::write(dir.join("static.yml"), to_yaml(&cfg)).expect("static.yml");
         let log = fs::OpenOptions::new()
             .create(true)
@@ -144,6 +160,7 @@ impl Node {
         let mut node = Node {
             child: Some(child),
             dir: dir.to_path_buf(),
+            ip,
             web,
             admin,
         };
@@ -162,6 +179,16 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The `web` entrypoint's address.
+    pub fn web_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip, self.web))
+    }
+
+    /// The process id, while the node runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The node's static configuration file.
@@ -219,7 +246,7 @@ impl Node {
             &format!("a valid certificate for {host}"),
             timeout,
             || async {
-                let tls = connect(self.web, host, roots).await?;
+                let tls = connect_to(self.web_addr(), host, roots).await?;
                 leaf(&tls)
             },
         )
@@ -246,6 +273,15 @@ pub async fn connect(
     host: &str,
     roots: &[CertificateDer<'static>],
 ) -> Result<TlsStream<TcpStream>, String> {
+    connect_to(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), host, roots).await
+}
+
+/// Like [`connect`], to any address.
+pub async fn connect_to(
+    addr: SocketAddr,
+    host: &str,
+    roots: &[CertificateDer<'static>],
+) -> Result<TlsStream<TcpStream>, String> {
     let mut store = rustls::RootCertStore::empty();
     for r in roots {
         store.add(r.clone()).map_err(|e| e.to_string())?;
@@ -257,9 +293,9 @@ pub async fn connect(
         .with_root_certificates(store)
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", port))
+    let tcp = TcpStream::connect(addr)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{addr}: {e}"))?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, tcp)

@@ -3,6 +3,7 @@
 //! Pebble validates challenges on the port the test gives it: wharf's entrypoint.
 
 use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
 use tokio::net::TcpStream;
 
-use crate::client::empty;
+use crate::client::{empty, full, send_h1};
 use crate::harness::{eventually, free_port};
 
 /// A running Pebble with its DNS server. Both are killed when dropped.
@@ -24,6 +25,10 @@ pub struct Pebble {
     acme_port: u16,
     mgmt_port: u16,
     dns_port: u16,
+    /// The management API of `pebble-challtestsrv` (DNS records).
+    dns_mgmt_port: u16,
+    /// `PEBBLE_VA_SLEEPTIME`: validation waits a random 0..N-1 s; `None`: no wait.
+    va_sleep: Option<u32>,
     pebble: Option<Child>,
     dns: Option<Child>,
     /// Log of the current run; each restart starts a new one.
@@ -35,7 +40,13 @@ pub struct Pebble {
 impl Pebble {
     /// Starts Pebble validating HTTP-01 and TLS-ALPN-01 on `validation_port`.
     pub async fn start(dir: &Path, validation_port: u16) -> Pebble {
-        Self::start_inner(dir, validation_port, None).await
+        Self::start_inner(dir, validation_port, None, None).await
+    }
+
+    /// Like [`Pebble::start`], with validation waiting a random 0 to
+    /// `max_sleep_secs - 1` seconds before each attempt, as Pebble does by default.
+    pub async fn start_slow(dir: &Path, validation_port: u16, max_sleep_secs: u32) -> Pebble {
+        Self::start_inner(dir, validation_port, None, Some(max_sleep_secs)).await
     }
 
     /// Like [`Pebble::start`], requiring external account binding with `kid` and
@@ -45,6 +56,7 @@ impl Pebble {
             dir,
             validation_port,
             Some((kid.to_string(), key.to_string())),
+            None,
         )
         .await
     }
@@ -53,6 +65,7 @@ impl Pebble {
         dir: &Path,
         validation_port: u16,
         eab: Option<(String, String)>,
+        va_sleep: Option<u32>,
     ) -> Pebble {
         let dir = dir.join("pebble");
         fs::create_dir_all(&dir).expect("creating the pebble directory");
@@ -83,6 +96,8 @@ impl Pebble {
             acme_port,
             mgmt_port,
             dns_port,
+            dns_mgmt_port: free_port(),
+            va_sleep,
             pebble: None,
             dns: None,
             runs: 0,
@@ -99,7 +114,7 @@ impl Pebble {
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .args(["-dns01", &format!("127.0.0.1:{}", self.dns_port)])
             .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .args(["-management", &format!("127.0.0.1:{}", free_port())])
+            .args(["-management", &format!("127.0.0.1:{}", self.dns_mgmt_port)])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -113,11 +128,16 @@ impl Pebble {
     pub async fn resume(&mut self) {
         self.runs += 1;
         let log = fs::File::create(self.log_path()).expect("pebble log");
-        let child = Command::new("pebble")
+        let mut command = Command::new("pebble");
+        command
             .arg("-config")
             .arg(self.dir.join("pebble.json"))
-            .args(["-dnsserver", &format!("127.0.0.1:{}", self.dns_port)])
-            .env("PEBBLE_VA_NOSLEEP", "1")
+            .args(["-dnsserver", &format!("127.0.0.1:{}", self.dns_port)]);
+        match self.va_sleep {
+            Some(secs) => command.env("PEBBLE_VA_SLEEPTIME", secs.to_string()),
+            None => command.env("PEBBLE_VA_NOSLEEP", "1"),
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -127,6 +147,32 @@ impl Pebble {
         eventually("pebble to answer", Duration::from_secs(30), || async {
             self.get(self.acme_port, "/dir").await.map(|_| ())
         })
+        .await;
+    }
+
+    /// Makes the DNS server answer `ip` for `host` (instead of 127.0.0.1), so
+    /// Pebble validates `host` on that address.
+    pub async fn add_a(&self, host: &str, ip: Ipv4Addr) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.dns_mgmt_port));
+        let body = json!({ "host": host, "addresses": [ip.to_string()] }).to_string();
+        eventually(
+            "challtestsrv to take the A record",
+            Duration::from_secs(30),
+            || {
+                let body = body.clone();
+                async move {
+                    let req = http::Request::post("/add-a")
+                        .header("host", "localhost")
+                        .body(full(body))
+                        .map_err(|e| e.to_string())?;
+                    match send_h1(addr, req).await {
+                        Ok(reply) if reply.status == 200 => Ok(()),
+                        Ok(reply) => Err(format!("{}: {}", reply.status, reply.text())),
+                        Err(e) => Err(format!("{e:#}")),
+                    }
+                }
+            },
+        )
         .await;
     }
 
