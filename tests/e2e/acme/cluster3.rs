@@ -88,8 +88,9 @@ fn issuers<'a>(nodes: &[&'a Node], host: &str) -> Vec<&'a Node> {
 async fn three_nodes_order_once_and_survive_the_orderer_dying_mid_order() {
     let dir = TestDir::new("cluster3");
     let port = free_port();
-    // Validation waits 0-3 s: the order of the node killed below is still pending.
-    let pebble = Pebble::start_slow(&dir.0, port, 4).await;
+    // Validation waits 0-5 s: the node killed below, at its order's creation,
+    // has not finished it.
+    let pebble = Pebble::start_slow(&dir.0, port, 6).await;
     let consul = ConsulDouble::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("consul double");
