@@ -17,7 +17,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -33,6 +33,14 @@ use crate::body::{Body, BoxError};
 
 /// How long a connection stays quiet between requests before it is parked.
 pub const PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// How many times connections have parked since start.
+static PARKED: AtomicU64 = AtomicU64::new(0);
+
+/// How many times connections have parked since start (diagnostics and tests).
+pub fn parked_total() -> u64 {
+    PARKED.load(Ordering::Relaxed)
+}
 
 /// What the connection loop and its [`ParkingIo`] share.
 #[derive(Debug, Default)]
@@ -199,6 +207,7 @@ impl AsyncRead for ParkingIo {
                         (this.inner.take(), this.parking.parked.lock())
                     {
                         *slot = Some(stream);
+                        PARKED.fetch_add(1, Ordering::Relaxed);
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -265,5 +274,31 @@ impl AsyncWrite for ParkingIo {
             Some(s) => Pin::new(s).poll_shutdown(cx),
             None => Poll::Ready(Ok(())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_quiet_connection_without_requests_in_flight_may_park() {
+        let p = Parking::new();
+        assert!(p.parkable());
+        let guard = p.begin(false);
+        assert!(!p.parkable(), "a request is in flight");
+        let body = GuardedBody::new(crate::body::empty(), Some(guard));
+        assert!(!p.parkable(), "its response body is not finished");
+        drop(body);
+        assert!(p.parkable());
+        p.pending_bytes.store(true, Ordering::Relaxed);
+        assert!(!p.parkable(), "a next request has begun");
+        drop(p.begin(false));
+        assert!(p.parkable());
+        drop(p.begin(true));
+        assert!(!p.parkable(), "HTTP/2 never parks");
+        let q = Parking::new();
+        q.forbid();
+        assert!(!q.parkable(), "upgraded connections never park");
     }
 }
