@@ -37,7 +37,8 @@ pub const PARK_AFTER: Duration = Duration::from_secs(1);
 /// How many times connections have parked since start.
 static PARKED: AtomicU64 = AtomicU64::new(0);
 
-/// How many times connections have parked since start (diagnostics and tests).
+/// How many times connections have parked since start.
+#[cfg(test)]
 pub fn parked_total() -> u64 {
     PARKED.load(Ordering::Relaxed)
 }
