@@ -126,6 +126,8 @@ pub struct ConnCtx {
     pub entrypoint: Arc<str>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client's IP as a header value (X-Real-Ip, X-Forwarded-For).
+    pub peer_ip: http::HeaderValue,
     /// Whether the connection is TLS.
     pub tls: bool,
     /// Whether the peer may set X-Forwarded-* headers.
@@ -240,6 +242,7 @@ async fn connection(
         Arc::new(ConnCtx {
             entrypoint: ep.name.clone(),
             peer,
+            peer_ip: crate::forward::headers::ip_value(peer.ip()),
             tls: is_tls,
             trusted,
             ping: ep.ping,
