@@ -32,7 +32,7 @@ use super::io::Activity;
 use crate::body::{Body, BoxError};
 
 /// How long a connection stays quiet between requests before it is parked.
-pub const PARK_AFTER: Duration = Duration::from_secs(1);
+pub const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// How many times connections have parked since start.
 static PARKED: AtomicU64 = AtomicU64::new(0);
