@@ -293,7 +293,9 @@ fn init_logging(cfg: &StaticConfig) -> anyhow::Result<tracing_appender::non_bloc
         ),
         None => Box::new(std::io::stdout()),
     };
+    // 8192 queued lines (the default, 128,000, costs ~4 MB of memory up front).
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(8192)
         .lossy(true)
         .finish(sink);
     if json {

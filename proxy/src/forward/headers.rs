@@ -7,19 +7,19 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
 /// X-Forwarded-* style headers that an untrusted client may not set.
-const FORWARDED_HEADERS: [&str; 12] = [
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-prefix",
-    "x-forwarded-tls-client-cert",
-    "x-forwarded-tls-client-cert-info",
-    "x-real-ip",
-    "forwarded",
+const FORWARDED_HEADERS: [HeaderName; 12] = [
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-forwarded-uri"),
+    HeaderName::from_static("x-forwarded-method"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-tls-client-cert"),
+    HeaderName::from_static("x-forwarded-tls-client-cert-info"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("forwarded"),
 ];
 
 /// Headers that concern one connection only and are never forwarded.
@@ -78,7 +78,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Removes the X-Forwarded-* family sent by an untrusted client.
 pub fn strip_forwarded(headers: &mut HeaderMap) {
-    for name in FORWARDED_HEADERS {
+    for name in &FORWARDED_HEADERS {
         headers.remove(name);
     }
 }
@@ -136,26 +136,42 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// What the proxy knows about the client side of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSide<'a> {
-    /// The client's IP.
-    pub ip: IpAddr,
-    /// The Host the client asked for, as sent (may include a port).
-    pub host: &'a str,
+    /// The client's IP as a header value (see [`ip_value`]), made once per connection.
+    pub ip: &'a HeaderValue,
+    /// The Host header the client sent (may include a port), if any.
+    pub host: Option<&'a HeaderValue>,
     /// Whether the client connection is TLS.
     pub tls: bool,
     /// Whether this is a WebSocket upgrade.
     pub websocket: bool,
 }
 
+/// The canonical form of `ip` as a header value (X-Real-Ip, X-Forwarded-For).
+pub fn ip_value(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&canonical(ip).to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// Sets X-Forwarded-For (appending the client), and X-Forwarded-Proto/-Host/-Port
 /// and X-Real-Ip when not already present (they survive only from trusted peers).
+/// In the common case it allocates nothing: the values are shared, not copied.
 pub fn set_forwarded(headers: &mut HeaderMap, client: ClientSide<'_>) {
-    let ip = canonical(client.ip).to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-        _ => ip.clone(),
+    let prior = headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| !p.trim().is_empty());
+    let xff = match (prior, client.ip.to_str()) {
+        (Some(prior), Ok(ip)) => HeaderValue::from_str(&format!("{prior}, {ip}")).ok(),
+        _ => Some(client.ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
     }
     let proto = match (client.tls, client.websocket) {
         (true, true) => "wss",
@@ -163,22 +179,33 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: ClientSide<'_>) {
         (false, true) => "ws",
         (false, false) => "http",
     };
-    set_if_absent(headers, "x-forwarded-proto", proto);
-    set_if_absent(headers, "x-forwarded-host", client.host);
-    let port = host_port(client.host).unwrap_or(if client.tls { "443" } else { "80" });
-    set_if_absent(headers, "x-forwarded-port", port);
-    set_if_absent(headers, "x-real-ip", &ip);
-}
-
-fn set_if_absent(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if !headers.contains_key(name) {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    }
+    if !headers.contains_key(&X_FORWARDED_HOST) {
+        if let Some(host) = client.host {
+            headers.insert(X_FORWARDED_HOST, host.clone());
         }
+    }
+    if !headers.contains_key(&X_FORWARDED_PORT) {
+        let port = match client
+            .host
+            .and_then(|h| h.to_str().ok())
+            .and_then(host_port)
+        {
+            Some(p) => HeaderValue::from_str(p).ok(),
+            None if client.tls => Some(HeaderValue::from_static("443")),
+            None => Some(HeaderValue::from_static("80")),
+        };
+        if let Some(port) = port {
+            headers.insert(X_FORWARDED_PORT, port);
+        }
+    }
+    if !headers.contains_key(&X_REAL_IP) {
+        headers.insert(X_REAL_IP, client.ip.clone());
     }
 }
 
-/// The port part of a Host header value, if any (`[::1]:8080`, `a.test:81`).
 fn host_port(host: &str) -> Option<&str> {
     let (_, port) = host.rsplit_once(':')?;
     (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
@@ -235,9 +262,11 @@ mod tests {
     fn forwarded_headers_are_set_and_appended() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        let ip = ip_value("::ffff:10.0.0.9".parse().unwrap());
+        let host = HeaderValue::from_static("a.test:8443");
         let c = ClientSide {
-            ip: "10.0.0.9".parse().unwrap(),
-            host: "a.test:8443",
+            ip: &ip,
+            host: Some(&host),
             tls: true,
             websocket: false,
         };
@@ -248,9 +277,10 @@ mod tests {
         assert_eq!(h.get("x-forwarded-port").unwrap(), "8443");
         assert_eq!(h.get("x-real-ip").unwrap(), "10.0.0.9");
         let mut h = HeaderMap::new();
+        let host = HeaderValue::from_static("a.test");
         let c = ClientSide {
-            ip: "10.0.0.9".parse().unwrap(),
-            host: "a.test",
+            ip: &ip,
+            host: Some(&host),
             tls: false,
             websocket: true,
         };

@@ -276,11 +276,14 @@ fn upstream_uri(target: &Uri, path: Option<&PathAndQuery>) -> Result<Uri, ProxyE
         .cloned()
         .ok_or_else(|| ProxyError::Config(format!("server URL {target} has no host")))?;
     let base_path = target.path().trim_end_matches('/');
-    let req_path = path.map(PathAndQuery::as_str).unwrap_or("/");
-    let path_and_query = if base_path.is_empty() {
-        req_path.to_string()
-    } else {
-        format!("{base_path}{req_path}")
+    let path_and_query = match path {
+        // The request's own path and query, shared rather than copied.
+        Some(p) if base_path.is_empty() => p.clone(),
+        _ => {
+            let req_path = path.map(PathAndQuery::as_str).unwrap_or("/");
+            PathAndQuery::try_from(format!("{base_path}{req_path}"))
+                .map_err(|e| ProxyError::BadRequest(e.to_string()))?
+        }
     };
     Uri::builder()
         .scheme(Scheme::HTTP)

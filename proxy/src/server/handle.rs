@@ -88,12 +88,12 @@ async fn route(
             req.headers_mut().insert(header::HOST, v);
         }
     }
-    let raw_host = req
-        .headers()
-        .get(header::HOST)
+    // A shared copy of the Host value (no allocation), so the headers stay mutable.
+    let host_value = req.headers().get(header::HOST).cloned();
+    let raw_host = host_value
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+        .unwrap_or("");
     if !cx.trusted {
         headers::strip_forwarded(req.headers_mut());
     }
@@ -110,13 +110,13 @@ async fn route(
     headers::set_forwarded(
         req.headers_mut(),
         ClientSide {
-            ip: cx.peer.ip(),
-            host: &raw_host,
+            ip: &cx.peer_ip,
+            host: host_value.as_ref(),
             tls: cx.tls,
             websocket,
         },
     );
-    let host = normalize_host(&raw_host);
+    let host = normalize_host(raw_host);
     if let Some(redirect) = &cx.redirect {
         return (redirect.respond(&req, &host), None);
     }

@@ -25,7 +25,8 @@ impl Activity {
         }
     }
 
-    fn touch(&self) {
+    /// Records that bytes moved now.
+    pub(crate) fn touch(&self) {
         self.last_ms
             .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }

@@ -4,6 +4,7 @@
 pub mod handle;
 mod io;
 pub mod observe;
+mod park;
 pub mod redirect;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::forward::headers::TrustedPeers;
 use crate::provider::labels::LabelIssue;
 use crate::router::RouteTable;
 use io::{Activity, TrackedIo};
+use park::{GuardedBody, Parking, ParkingIo};
 
 /// State shared by every connection: the current route table and lifecycle flags.
 pub struct State {
@@ -124,6 +126,8 @@ pub struct ConnCtx {
     pub entrypoint: Arc<str>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client's IP as a header value (X-Real-Ip, X-Forwarded-For).
+    pub peer_ip: http::HeaderValue,
     /// Whether the connection is TLS.
     pub tls: bool,
     /// Whether the peer may set X-Forwarded-* headers.
@@ -238,6 +242,7 @@ async fn connection(
         Arc::new(ConnCtx {
             entrypoint: ep.name.clone(),
             peer,
+            peer_ip: crate::forward::headers::ip_value(peer.ip()),
             tls: is_tls,
             trusted,
             ping: ep.ping,
@@ -264,9 +269,51 @@ async fn connection(
             let tls =
                 tokio::time::timeout(ep.read_timeout, start.into_stream(config.clone())).await??;
             let cx = cx(crate::metrics::TlsInfo::of(tls.get_ref().1));
-            serve_io(tls, cx, ep, state, drain, builder).await
+            let activity = Activity::new();
+            let io = TrackedIo::new(tls, activity.clone());
+            serve_io(io, activity, None, cx, ep, state, drain, builder).await
         }
-        _ => serve_io(stream, cx(None), ep, state, drain, builder).await,
+        _ => serve_plain(stream, cx(None), ep, state, drain, builder).await,
+    }
+}
+
+/// Serves a plain-TCP connection, parking it between requests when it idles
+/// (see [`park`]): while parked it holds no HTTP buffers and waits for the next
+/// request on the bare socket.
+async fn serve_plain(
+    mut stream: TcpStream,
+    cx: Arc<ConnCtx>,
+    ep: &EntryPointRuntime,
+    state: Arc<State>,
+    drain: CancellationToken,
+    builder: &auto::Builder<TokioExecutor>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let activity = Activity::new();
+    let parking = Parking::new();
+    loop {
+        let io = ParkingIo::new(stream, activity.clone(), parking.clone());
+        serve_io(
+            io,
+            activity.clone(),
+            Some(parking.clone()),
+            cx.clone(),
+            ep,
+            state.clone(),
+            drain.clone(),
+            builder,
+        )
+        .await?;
+        let Some(parked) = parking.take_parked() else {
+            return Ok(());
+        };
+        stream = parked;
+        let idle = ep.idle_timeout;
+        let remaining = idle.saturating_sub(activity.idle_for());
+        tokio::select! {
+            r = stream.readable() => r?,
+            _ = drain.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(remaining), if !idle.is_zero() => return Ok(()),
+        }
     }
 }
 
@@ -301,8 +348,11 @@ async fn answer_tls_alpn01(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_io<I>(
     io: I,
+    activity: Activity,
+    parking: Option<Arc<Parking>>,
     cx: Arc<ConnCtx>,
     ep: &EntryPointRuntime,
     state: Arc<State>,
@@ -312,22 +362,29 @@ async fn serve_io<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Activity::new();
-    let io = TokioIo::new(TrackedIo::new(io, activity.clone()));
+    let io = TokioIo::new(io);
     let admin = ep.admin;
-    let service = service_fn(move |req| {
-        let (cx, state) = (cx.clone(), state.clone());
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let guard = parking
+            .as_ref()
+            .map(|p| p.begin(req.version() == http::Version::HTTP_2));
+        let (cx, state, parking) = (cx.clone(), state.clone(), parking.clone());
         async move {
             let resp = if admin {
                 crate::admin::handle(req, &state).await
             } else {
                 handle::handle(req, cx, state).await
             };
-            Ok::<_, std::convert::Infallible>(resp)
+            if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(p) = &parking {
+                    p.forbid();
+                }
+            }
+            Ok::<_, std::convert::Infallible>(resp.map(|b| GuardedBody::new(b, guard)))
         }
     });
-    let conn = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(conn);
+    // Boxed, so a parked connection's task does not keep room for hyper's state.
+    let mut conn = Box::pin(builder.serve_connection_with_upgrades(io, service));
     let idle = ep.idle_timeout;
     let check_every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     let mut draining = false;

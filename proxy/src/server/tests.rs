@@ -153,3 +153,98 @@ async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
     assert!(res.is_err());
     stop.cancel();
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length body; returns the head and body.
+async fn read_response(s: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).await.unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed after {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.unwrap();
+    (head, String::from_utf8(body).unwrap())
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_park_and_serve_the_next_request() {
+    let state = Arc::new(State {
+        table: ArcSwap::from_pointee(RouteTable::default()),
+        terminating: Default::default(),
+        terminating_status: 503,
+        admin: AdminInfo::default(),
+        challenges: None,
+        label_issues: Vec::new(),
+    });
+    let listener = bind("web", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ep = EntryPointRuntime {
+        name: "web".into(),
+        tls: None,
+        trusted: TrustedPeers::default(),
+        read_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(30),
+        ping: true,
+        admin: false,
+        redirect: None,
+        observe: None,
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(serve(
+        listener,
+        ep,
+        state,
+        stop.clone(),
+        stop.clone(),
+        TaskTracker::new(),
+    ));
+
+    let ping = b"GET /ping HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let before = park::parked_total();
+    for round in 0..3 {
+        s.write_all(ping).await.unwrap();
+        let (head, body) = read_response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "round {round}: {head}");
+        assert_eq!(body, "OK");
+        // Quiet for longer than PARK_AFTER: the connection parks, then serves the
+        // next request on the same socket.
+        tokio::time::sleep(park::PARK_AFTER + Duration::from_millis(600)).await;
+    }
+    assert!(
+        park::parked_total() >= before + 3,
+        "parked {} times",
+        park::parked_total() - before
+    );
+    // Two pipelined requests after parking, sent in one write.
+    let two = [&ping[..], &ping[..]].concat();
+    s.write_all(&two).await.unwrap();
+    for _ in 0..2 {
+        let (head, body) = read_response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, "OK");
+    }
+    // A request whose head arrives in two parts around a pause is not lost.
+    s.write_all(b"GET /ping HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(park::PARK_AFTER + Duration::from_millis(600)).await;
+    s.write_all(b"Host: a.test\r\n\r\n").await.unwrap();
+    let (head, _) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    stop.cancel();
+}
