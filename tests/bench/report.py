@@ -163,7 +163,7 @@ def main():
       " 404 from the proxy. All keep connections to the backend alive (up to 200 idle,"
       " wharf's default), put no limit on keep-alive requests from clients, add"
       " X-Forwarded-For/-Proto, pass the Host header through, and write no access log"
-      " (wharf has none yet). HAProxy uses `http-reuse always`: with its default `safe`,"
+      " (wharf: no `accessLog` section; its Prometheus metrics stay on, as by default). HAProxy uses `http-reuse always`: with its default `safe`,"
       " the first request of every client connection gets a server connection of its own,"
       " which in (c) means a new backend connection for most requests.")
     w("- **TLS.** One EC P-256 self-signed certificate, generated with openssl at run time"
