@@ -405,3 +405,23 @@ pub fn parse_address(addr: &str) -> Result<SocketAddr, ConfigError> {
 mod tests;
 #[cfg(test)]
 mod tests_sources;
+
+/// Loads a configuration from flags alone (no file, no environment), for unit
+/// tests; an error is its text followed by its causes.
+#[cfg(test)]
+pub(crate) fn load_flags(args: &[&str]) -> Result<crate::config::StaticConfig, String> {
+    Loader::new()
+        .working_dir("/nonexistent/wharf-unit-test")
+        .args(args.iter().map(|s| s.to_string()))
+        .load()
+        .map(|l| l.config)
+        .map_err(|e| {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        })
+}

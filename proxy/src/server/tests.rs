@@ -66,35 +66,31 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
     }
 }
 
-#[tokio::test]
-async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let challenge_key = Arc::new(
-        wharf_certstore::resolver::self_signed(&provider, "acme.test", &["acme.test"]).unwrap(),
-    );
-    let source = Fixed {
-        tokens: HashMap::from([("tok123".to_string(), "tok123.thumb".to_string())]),
-        certs: HashMap::from([("acme.test".to_string(), challenge_key.clone())]),
-    };
-    let resolver = Arc::new(wharf_certstore::CertResolver::new(&provider).unwrap());
-    let tls = crate::tls::server_config(provider.clone(), resolver).unwrap();
+/// Serves an entrypoint named `web` on a free loopback port with an empty route
+/// table; returns its address and the token that stops it.
+fn start(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    challenges: Option<Arc<dyn ChallengeSource>>,
+    ping: bool,
+    idle_timeout: Duration,
+) -> (std::net::SocketAddr, CancellationToken) {
     let state = Arc::new(State {
         table: ArcSwap::from_pointee(RouteTable::default()),
         terminating: Default::default(),
         terminating_status: 503,
         admin: AdminInfo::default(),
-        challenges: Some(Arc::new(source)),
+        challenges,
         label_issues: Vec::new(),
     });
     let listener = bind("web", "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let ep = EntryPointRuntime {
         name: "web".into(),
-        tls: Some(Arc::new(tls)),
+        tls,
         trusted: TrustedPeers::default(),
         read_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(5),
-        ping: false,
+        idle_timeout,
+        ping,
         admin: false,
         redirect: None,
         observe: None,
@@ -108,6 +104,27 @@ async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
         stop.clone(),
         TaskTracker::new(),
     ));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn acme_challenges_are_answered_over_http_and_tls_alpn() {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let challenge_key = Arc::new(
+        wharf_certstore::resolver::self_signed(&provider, "acme.test", &["acme.test"]).unwrap(),
+    );
+    let source = Fixed {
+        tokens: HashMap::from([("tok123".to_string(), "tok123.thumb".to_string())]),
+        certs: HashMap::from([("acme.test".to_string(), challenge_key.clone())]),
+    };
+    let resolver = Arc::new(wharf_certstore::CertResolver::new(&provider).unwrap());
+    let tls = crate::tls::server_config(provider.clone(), resolver).unwrap();
+    let (addr, stop) = start(
+        Some(Arc::new(tls)),
+        Some(Arc::new(source)),
+        false,
+        Duration::from_secs(5),
+    );
 
     // HTTP-01: a known token is answered, an unknown one falls through to routing (404).
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -184,36 +201,7 @@ async fn read_response(s: &mut TcpStream) -> (String, String) {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_park_and_serve_the_next_request() {
-    let state = Arc::new(State {
-        table: ArcSwap::from_pointee(RouteTable::default()),
-        terminating: Default::default(),
-        terminating_status: 503,
-        admin: AdminInfo::default(),
-        challenges: None,
-        label_issues: Vec::new(),
-    });
-    let listener = bind("web", "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ep = EntryPointRuntime {
-        name: "web".into(),
-        tls: None,
-        trusted: TrustedPeers::default(),
-        read_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(30),
-        ping: true,
-        admin: false,
-        redirect: None,
-        observe: None,
-    };
-    let stop = CancellationToken::new();
-    tokio::spawn(serve(
-        listener,
-        ep,
-        state,
-        stop.clone(),
-        stop.clone(),
-        TaskTracker::new(),
-    ));
+    let (addr, stop) = start(None, None, true, Duration::from_secs(30));
 
     let ping = b"GET /ping HTTP/1.1\r\nHost: a.test\r\n\r\n";
     let mut s = TcpStream::connect(addr).await.unwrap();

@@ -284,6 +284,7 @@ pub struct FileCertStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::load::load_flags as load;
 
     #[test]
     fn key_types_parse_in_any_case() {
@@ -294,23 +295,6 @@ mod tests {
         let err = KeyType::parse("RSA1024").unwrap_err();
         assert!(err.contains("RSA2048"), "{err}");
         assert!(KeyType::parse("DSA").is_err());
-    }
-
-    fn load(args: &[&str]) -> Result<crate::config::StaticConfig, String> {
-        crate::config::load::Loader::new()
-            .working_dir("/nonexistent/wharf-acme-test")
-            .args(args.iter().map(|s| s.to_string()))
-            .load()
-            .map(|l| l.config)
-            .map_err(|e| {
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    text.push_str(&format!(": {s}"));
-                    source = s.source();
-                }
-                text
-            })
     }
 
     #[test]

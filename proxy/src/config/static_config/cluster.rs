@@ -112,23 +112,7 @@ impl<'de> Deserialize<'de> for ClusterMode {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn load(args: &[&str]) -> Result<crate::config::StaticConfig, String> {
-        crate::config::load::Loader::new()
-            .working_dir("/nonexistent/wharf-cluster-test")
-            .args(args.iter().map(|s| s.to_string()))
-            .load()
-            .map(|l| l.config)
-            .map_err(|e| {
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    text.push_str(&format!(": {s}"));
-                    source = s.source();
-                }
-                text
-            })
-    }
+    use crate::config::load::load_flags as load;
 
     #[test]
     fn loads_from_flags_with_defaults() {
