@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use wharf_certstore::acme::DesiredCertificates;
 
 use crate::certs::EntryPointTlsDefaults;
@@ -65,6 +65,9 @@ pub enum RunError {
     /// The `cluster` section is invalid.
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
+    /// The traffic workers could not be started or given the listening sockets.
+    #[error("cannot start the traffic workers: {0}")]
+    Workers(#[source] std::io::Error),
 }
 
 /// Compiles provider output into route tables.
@@ -127,12 +130,16 @@ impl Assembler {
 /// Runs wharf until `shutdown` completes, then drains connections and returns.
 pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let ft = &cfg.servers_transport.forwarding_timeouts;
-    let clients = Clients::new(ClientSettings {
-        connect_timeout: ft.dial_timeout.0,
-        idle_timeout: ft.idle_conn_timeout.0,
-        max_idle_per_host: cfg.servers_transport.max_idle_conns_per_host.unwrap_or(200),
-        response_header_timeout: ft.response_header_timeout.0,
-    });
+    let worker_count = server::workers::Workers::default_count();
+    let clients = Clients::per_worker(
+        ClientSettings {
+            connect_timeout: ft.dial_timeout.0,
+            idle_timeout: ft.idle_conn_timeout.0,
+            max_idle_per_host: cfg.servers_transport.max_idle_conns_per_host.unwrap_or(200),
+            response_header_timeout: ft.response_header_timeout.0,
+        },
+        worker_count,
+    );
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = Arc::new(
         wharf_certstore::CertResolver::new(&provider).map_err(|e| RunError::Tls(e.to_string()))?,
@@ -404,6 +411,9 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map(|(_, _, l)| l.grace_time_out.0)
         .max()
         .unwrap_or(Duration::from_secs(10));
+    // Every worker accepts from each entrypoint's socket and serves what it accepted.
+    let workers = server::workers::Workers::start(worker_count).map_err(RunError::Workers)?;
+    info!(workers = workers.len(), "serving");
     let mut loops = Vec::new();
     for (listener, rt, _) in runtimes {
         let (stop, tr) = if rt.admin {
@@ -416,14 +426,33 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
         } else {
             drain.clone()
         };
-        loops.push(tokio::spawn(server::serve(
-            listener,
-            rt,
-            state.clone(),
-            stop,
-            conn_drain,
-            tr,
-        )));
+        let rt = Arc::new(rt);
+        let listener = listener.into_std().map_err(RunError::Workers)?;
+        let mut copies = Vec::new();
+        for _ in 0..workers.len() {
+            copies.push(listener.try_clone().map_err(RunError::Workers)?);
+        }
+        // The original closes here; each worker closes its copy when it stops accepting.
+        drop(listener);
+        let mut copies = copies.into_iter();
+        loops.extend(workers.spawn_each(|_| {
+            let copy = copies.next();
+            let (rt, state, stop, conn_drain, tr) = (
+                rt.clone(),
+                state.clone(),
+                stop.clone(),
+                conn_drain.clone(),
+                tr.clone(),
+            );
+            async move {
+                let Some(listener) = copy.and_then(|c| tokio::net::TcpListener::from_std(c).ok())
+                else {
+                    warn!(entrypoint = %rt.name, "a worker cannot accept on this entrypoint");
+                    return;
+                };
+                server::serve(listener, rt, state, stop, conn_drain, tr).await
+            }
+        }));
     }
 
     shutdown.await;
@@ -449,6 +478,7 @@ pub async fn run(cfg: StaticConfig, shutdown: impl Future<Output = ()>) -> Resul
     for l in loops {
         l.abort();
     }
+    drop(workers);
     // Held until here so that their label errors stay readable while serving.
     drop(docker_providers);
     info!("stopped");

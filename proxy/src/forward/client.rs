@@ -1,6 +1,9 @@
 //! Pooled keep-alive clients to upstream servers: one for HTTP/1.1 (with upgrades)
-//! and one for HTTP/2 with prior knowledge (`h2c://`, gRPC).
+//! and one for HTTP/2 with prior knowledge (`h2c://`, gRPC). Each traffic worker
+//! has pools of its own, so an upstream connection is only used by the thread
+//! that opened it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -32,29 +35,57 @@ impl Default for ClientSettings {
     }
 }
 
+/// A pooled client to plain-HTTP upstreams.
+pub type PlainClient = Client<HttpConnector, Reclaimable>;
+
 /// The upstream clients shared by every service.
 #[derive(Clone)]
 pub struct Clients {
-    /// HTTP/1.1 client.
-    pub http1: Client<HttpConnector, Reclaimable>,
-    /// HTTP/2 prior-knowledge client.
-    pub h2c: Client<HttpConnector, Reclaimable>,
+    /// HTTP/1.1 clients, one per traffic worker.
+    http1: Arc<[PlainClient]>,
+    /// HTTP/2 prior-knowledge clients, one per traffic worker.
+    h2c: Arc<[PlainClient]>,
     /// The settings they were built with.
     pub settings: ClientSettings,
 }
 
 impl Clients {
-    /// Builds both clients.
+    /// Builds one HTTP/1.1 and one HTTP/2 client.
     pub fn new(settings: ClientSettings) -> Self {
+        Self::per_worker(settings, 1)
+    }
+
+    /// Builds both clients for each of `workers` traffic workers.
+    pub fn per_worker(settings: ClientSettings, workers: usize) -> Self {
         let connector = connector(&settings, true);
         let builder = builder(&settings);
-        let http1 = builder.clone().build(connector.clone());
-        let h2c = builder.clone().http2_only(true).build(connector);
+        let count = workers.max(1);
+        let http1 = (0..count)
+            .map(|_| builder.clone().build(connector.clone()))
+            .collect();
+        let h2c = (0..count)
+            .map(|_| builder.clone().http2_only(true).build(connector.clone()))
+            .collect();
         Self {
             http1,
             h2c,
             settings,
         }
+    }
+
+    /// The HTTP/1.1 client of the traffic worker on this thread (the first one
+    /// elsewhere).
+    pub fn http1(&self) -> &PlainClient {
+        &self.http1[Self::slot(self.http1.len())]
+    }
+
+    /// The HTTP/2 prior-knowledge client of the traffic worker on this thread.
+    pub fn h2c(&self) -> &PlainClient {
+        &self.h2c[Self::slot(self.h2c.len())]
+    }
+
+    fn slot(len: usize) -> usize {
+        crate::server::workers::current().unwrap_or(0) % len.max(1)
     }
 
     /// An HTTP/1.1 client with the same settings that speaks TLS to `https://`

@@ -122,7 +122,7 @@ impl LbInner {
         let started = Instant::now();
         let upgrade = headers::upgrade_requested(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let end_stream = body.is_end_stream();
         let hint = body.size_hint();
         let slot = BodySlot::new(body);
@@ -130,7 +130,13 @@ impl LbInner {
         let mut attempt: u32 = 1;
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
+        // Only a request that may be sent again needs its headers kept: with one
+        // server and no retry policy, the first attempt takes them.
+        let may_retry = policy.is_some() || self.balancer.upstreams().len() > 1;
         loop {
+            if !may_retry && !tried.is_empty() {
+                return Err(last_error.unwrap_or(ProxyError::NoServer));
+            }
             let mut pick = self.balancer.pick(&parts.headers, &tried);
             if pick.is_none() && policy.is_some() && !tried.is_empty() {
                 // The retry middleware asks for more attempts than there are
@@ -158,7 +164,11 @@ impl LbInner {
                 })
                 .body(slot.attempt(end_stream, hint))
                 .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-            *out.headers_mut() = parts.headers.clone();
+            *out.headers_mut() = if may_retry {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
+            };
             headers::remove_hop_by_hop(out.headers_mut(), upgrade);
             if h2c {
                 out.headers_mut().remove(header::HOST);
@@ -171,9 +181,9 @@ impl LbInner {
                 }
             }
             let client = if h2c {
-                &self.clients.h2c
+                self.clients.h2c()
             } else {
-                &self.clients.http1
+                self.clients.http1()
             };
             let timeout = self.clients.settings.response_header_timeout;
             let sent = client.request(out);

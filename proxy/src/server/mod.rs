@@ -6,6 +6,7 @@ mod io;
 pub mod observe;
 mod park;
 pub mod redirect;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -164,13 +165,12 @@ pub fn bind(entrypoint: &str, address: SocketAddr) -> Result<TcpListener, Server
 /// `drain` fires. Connections are tracked by `tracker` so shutdown can wait for them.
 pub async fn serve(
     listener: TcpListener,
-    ep: EntryPointRuntime,
+    ep: Arc<EntryPointRuntime>,
     state: Arc<State>,
     stop_accepting: CancellationToken,
     drain: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let ep = Arc::new(ep);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

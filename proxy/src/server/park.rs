@@ -162,7 +162,9 @@ impl ParkingIo {
         }
     }
 
-    /// Whether the connection should park now; arms the timer otherwise.
+    /// Whether the connection should park now; arms the timer otherwise. The
+    /// timer is armed once and only moved when it fires early (bytes moved since),
+    /// so a busy connection does not touch the timer wheel on every request.
     fn park_due(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.parking.parkable() {
             return false;
@@ -171,13 +173,23 @@ impl ParkingIo {
         if idle >= PARK_AFTER {
             return true;
         }
-        let deadline = Instant::now() + (PARK_AFTER - idle);
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        timer.as_mut().reset(deadline);
-        // Registers the wake-up; the deadline lies in the future.
-        timer.as_mut().poll(cx).is_ready()
+        let deadline = || Instant::now() + (PARK_AFTER - idle);
+        match self.timer.as_mut() {
+            None => {
+                let mut timer = Box::pin(tokio::time::sleep_until(deadline()));
+                // Registers the wake-up; the deadline lies in the future.
+                let fired = timer.as_mut().poll(cx).is_ready();
+                self.timer = Some(timer);
+                fired
+            }
+            Some(timer) => {
+                if timer.as_mut().poll(cx).is_ready() {
+                    timer.as_mut().reset(deadline());
+                    return timer.as_mut().poll(cx).is_ready();
+                }
+                false
+            }
+        }
     }
 }
 

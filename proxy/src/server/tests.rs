@@ -98,7 +98,7 @@ fn start(
     let stop = CancellationToken::new();
     tokio::spawn(serve(
         listener,
-        ep,
+        Arc::new(ep),
         state,
         stop.clone(),
         stop.clone(),

@@ -154,7 +154,7 @@ pub fn layer(opts: &Value, clients: &Clients) -> Result<SharedLayer, MiddlewareE
         .map_err(|e| invalid(format!("tls: {e}")))?;
         AuthClient::Tls(clients.with_tls(tls))
     } else {
-        AuthClient::Plain(clients.http1.clone())
+        AuthClient::Plain(clients.http1().clone())
     };
     let response_regex = match o.auth_response_headers_regex.as_str() {
         "" => None,
