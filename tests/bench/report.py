@@ -360,6 +360,12 @@ def main():
     w("Raw wrk outputs, proxy logs and the per-round table (`results.tsv`) of a run are kept"
       " in `target/bench/<date>/`.")
     w("")
+    # The optimization log, kept by hand next to this script.
+    history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optimizations.md")
+    if os.path.exists(history):
+        with open(history) as f:
+            w(f.read().rstrip("\n"))
+        w("")
 
     text = "\n".join(L)
     with open(out_path, "w") as f:
