@@ -20,7 +20,7 @@ pub enum ProxyError {
         upstream: String,
         /// The connection error.
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: crate::body::BoxError,
     },
     /// The upstream failed after the request was sent.
     #[error("upstream {upstream} failed")]
@@ -29,7 +29,7 @@ pub enum ProxyError {
         upstream: String,
         /// The client error.
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: crate::body::BoxError,
     },
     /// The upstream did not send response headers in time.
     #[error("upstream {upstream} did not answer within {timeout:?}")]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::pool::Http1Pool;
 use super::reclaim::Reclaimable;
 
 /// Settings of the upstream clients (from `serversTransport`).
@@ -45,6 +46,9 @@ pub struct Clients {
     http1: Arc<[PlainClient]>,
     /// HTTP/2 prior-knowledge clients, one per traffic worker.
     h2c: Arc<[PlainClient]>,
+    /// HTTP/1.1 connections to servers of load-balanced services, one pool per
+    /// traffic worker.
+    pools: Arc<[Arc<Http1Pool>]>,
     /// The settings they were built with.
     pub settings: ClientSettings,
 }
@@ -66,9 +70,13 @@ impl Clients {
         let h2c = (0..count)
             .map(|_| builder.clone().http2_only(true).build(connector.clone()))
             .collect();
+        let pools = (0..count)
+            .map(|_| Http1Pool::new(settings.clone()))
+            .collect();
         Self {
             http1,
             h2c,
+            pools,
             settings,
         }
     }
@@ -82,6 +90,12 @@ impl Clients {
     /// The HTTP/2 prior-knowledge client of the traffic worker on this thread.
     pub fn h2c(&self) -> &PlainClient {
         &self.h2c[Self::slot(self.h2c.len())]
+    }
+
+    /// The HTTP/1.1 connection pool of the traffic worker on this thread, which
+    /// forwards to the servers of load-balanced services.
+    pub fn pool(&self) -> &Arc<Http1Pool> {
+        &self.pools[Self::slot(self.pools.len())]
     }
 
     fn slot(len: usize) -> usize {

@@ -98,12 +98,28 @@ pub fn upgrade_requested(headers: &HeaderMap) -> bool {
 /// `keep_upgrade` is set, `Connection: upgrade` and `Upgrade` survive so the
 /// upstream sees the upgrade request (or the client the upgrade response).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // One look at the few names a message carries instead of a lookup per
+    // hop-by-hop name: most requests have none of them.
+    if !headers
+        .keys()
+        .any(|k| k == header::TE || HOP_BY_HOP.contains(k))
+    {
+        return;
+    }
+    // Names the Connection header lists, besides the hop-by-hop ones removed anyway.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !["close", "keep-alive", "upgrade"]
+                    .iter()
+                    .any(|c| t.eq_ignore_ascii_case(c))
+        })
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     let upgrade = if keep_upgrade {
         headers.remove(header::UPGRADE)
@@ -245,6 +261,23 @@ mod tests {
         assert!(!h.contains_key("keep-alive"));
         assert_eq!(h.get(header::TE).unwrap(), "trailers");
         assert_eq!(h.get("x-bar").unwrap(), "2");
+    }
+
+    #[test]
+    fn a_lone_te_goes_and_other_headers_stay() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        h.insert("x-bar", HeaderValue::from_static("2"));
+        remove_hop_by_hop(&mut h, false);
+        assert!(!h.contains_key(header::TE));
+        assert_eq!(h.len(), 1);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        remove_hop_by_hop(&mut h, false);
+        assert!(h.is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod headers;
+pub mod pool;
 pub mod reclaim;
 #[cfg(test)]
 mod retry_tests;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use hyper_util::rt::TokioIo;
@@ -32,6 +33,7 @@ use crate::error::ProxyError;
 use crate::lb::Balancer;
 use crate::middleware::retry::RetryPolicy;
 use client::Clients;
+use pool::SendFailure;
 use reclaim::BodySlot;
 
 /// The leaf of a router's handler chain: forwards to one server of a service.
@@ -153,7 +155,19 @@ impl LbInner {
             note.url = Some(target.clone());
             let set_cookie = pick.set_cookie.clone();
             let h2c = target.scheme_str() == Some("h2c");
-            let uri = upstream_uri(target, parts.uri.path_and_query())?;
+            let (authority, path) = upstream_target(target, parts.uri.path_and_query())?;
+            // HTTP/2 goes through hyper-util's client, which takes absolute URIs;
+            // HTTP/1.1 through the worker's pool, which sends origin-form ones.
+            let uri = if h2c {
+                Uri::builder()
+                    .scheme(Scheme::HTTP)
+                    .authority(authority.clone())
+                    .path_and_query(path)
+                    .build()
+            } else {
+                Uri::builder().path_and_query(path).build()
+            }
+            .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
             let mut out = Request::builder()
                 .method(parts.method.clone())
                 .uri(uri)
@@ -172,21 +186,25 @@ impl LbInner {
             headers::remove_hop_by_hop(out.headers_mut(), upgrade);
             if h2c {
                 out.headers_mut().remove(header::HOST);
-            } else if !self.pass_host_header {
-                if let Some(Ok(v)) = target
-                    .authority()
-                    .map(|a| HeaderValue::from_str(a.as_str()))
-                {
+            } else if !self.pass_host_header || !out.headers().contains_key(header::HOST) {
+                if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
                     out.headers_mut().insert(header::HOST, v);
                 }
             }
-            let client = if h2c {
-                self.clients.h2c()
-            } else {
-                self.clients.http1()
-            };
             let timeout = self.clients.settings.response_header_timeout;
-            let sent = client.request(out);
+            let sent = async {
+                if h2c {
+                    match self.clients.h2c().request(out).await {
+                        Ok(resp) => Ok(resp.map(body::boxed)),
+                        Err(e) => Err(SendFailure {
+                            connect: e.is_connect(),
+                            source: Box::new(e),
+                        }),
+                    }
+                } else {
+                    self.clients.pool().send(&authority, out).await
+                }
+            };
             let result = if timeout.is_zero() {
                 sent.await
             } else {
@@ -208,13 +226,13 @@ impl LbInner {
                     *resp.version_mut() = parts.version;
                     return Ok(resp);
                 }
-                Err(e) if e.is_connect() && slot.is_unread() => {
-                    warn!(service = %self.service, upstream = %target, error = %e, "connect failed, trying another server");
+                Err(e) if e.connect && slot.is_unread() => {
+                    warn!(service = %self.service, upstream = %target, error = %e.source, "connect failed, trying another server");
                     self.balancer.report_connect_failure(index);
                     tried.push(index);
                     let error = ProxyError::Connect {
                         upstream: target.to_string(),
-                        source: e,
+                        source: e.source,
                     };
                     if let Some(policy) = policy {
                         if attempt >= policy.attempts {
@@ -227,17 +245,17 @@ impl LbInner {
                     }
                     last_error = Some(error);
                 }
-                Err(e) if e.is_connect() => {
+                Err(e) if e.connect => {
                     self.balancer.report_connect_failure(index);
                     return Err(ProxyError::Connect {
                         upstream: target.to_string(),
-                        source: e,
+                        source: e.source,
                     });
                 }
                 Err(e) => {
                     return Err(ProxyError::Upstream {
                         upstream: target.to_string(),
-                        source: e,
+                        source: e.source,
                     })
                 }
             }
@@ -246,7 +264,7 @@ impl LbInner {
 
     fn response(
         &self,
-        mut resp: Response<hyper::body::Incoming>,
+        mut resp: Response<Body>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         set_cookie: Option<HeaderValue>,
     ) -> Response<Body> {
@@ -275,12 +293,16 @@ impl LbInner {
         if let Some(cookie) = set_cookie {
             resp.headers_mut().append(header::SET_COOKIE, cookie);
         }
-        resp.map(body::boxed)
+        resp
     }
 }
 
-/// The upstream URI: the server's scheme and authority with the request's path and query.
-fn upstream_uri(target: &Uri, path: Option<&PathAndQuery>) -> Result<Uri, ProxyError> {
+/// Where a request goes: the server's authority, and its base path joined with the
+/// request's path and query.
+fn upstream_target(
+    target: &Uri,
+    path: Option<&PathAndQuery>,
+) -> Result<(Authority, PathAndQuery), ProxyError> {
     let authority = target
         .authority()
         .cloned()
@@ -295,12 +317,7 @@ fn upstream_uri(target: &Uri, path: Option<&PathAndQuery>) -> Result<Uri, ProxyE
                 .map_err(|e| ProxyError::BadRequest(e.to_string()))?
         }
     };
-    Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(authority)
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| ProxyError::BadRequest(e.to_string()))
+    Ok((authority, path_and_query))
 }
 
 #[cfg(test)]
@@ -308,21 +325,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upstream_uri_joins_server_and_request() {
-        let t: Uri = "http://10.0.0.1:8080".parse().unwrap();
-        let p: PathAndQuery = "/a/b?x=1".parse().unwrap();
+    fn upstream_target_joins_server_and_request() {
+        let target = |t: &str, p: Option<&str>| {
+            let t: Uri = t.parse().unwrap();
+            let p: Option<PathAndQuery> = p.map(|p| p.parse().unwrap());
+            let (a, p) = upstream_target(&t, p.as_ref()).unwrap();
+            (a.to_string(), p.to_string())
+        };
         assert_eq!(
-            upstream_uri(&t, Some(&p)).unwrap().to_string(),
-            "http://10.0.0.1:8080/a/b?x=1"
+            target("http://10.0.0.1:8080", Some("/a/b?x=1")),
+            ("10.0.0.1:8080".into(), "/a/b?x=1".into())
         );
-        let t: Uri = "h2c://svc:50051/base/".parse().unwrap();
         assert_eq!(
-            upstream_uri(&t, Some(&p)).unwrap().to_string(),
-            "http://svc:50051/base/a/b?x=1"
+            target("h2c://svc:50051/base/", Some("/a/b?x=1")),
+            ("svc:50051".into(), "/base/a/b?x=1".into())
         );
         assert_eq!(
-            upstream_uri(&t, None).unwrap().to_string(),
-            "http://svc:50051/base/"
+            target("h2c://svc:50051/base/", None),
+            ("svc:50051".into(), "/base/".into())
         );
     }
 }
