@@ -1,7 +1,8 @@
-//! Pooled keep-alive clients to upstream servers: one for HTTP/1.1 (with upgrades)
-//! and one for HTTP/2 with prior knowledge (`h2c://`, gRPC). Each traffic worker
-//! has pools of its own, so an upstream connection is only used by the thread
-//! that opened it.
+//! Pooled keep-alive clients to upstream servers. Each traffic worker has its own
+//! HTTP/1.1 pool ([`Http1Pool`], with upgrades) and HTTP/2 prior-knowledge client
+//! (`h2c://`, gRPC), so an upstream connection is only used by the thread that
+//! opened it; one more HTTP/1.1 client serves the middlewares that call servers
+//! themselves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,8 +43,9 @@ pub type PlainClient = Client<HttpConnector, Reclaimable>;
 /// The upstream clients shared by every service.
 #[derive(Clone)]
 pub struct Clients {
-    /// HTTP/1.1 clients, one per traffic worker.
-    http1: Arc<[PlainClient]>,
+    /// An HTTP/1.1 client for the middlewares that call servers themselves
+    /// (forwardAuth).
+    http1: PlainClient,
     /// HTTP/2 prior-knowledge clients, one per traffic worker.
     h2c: Arc<[PlainClient]>,
     /// HTTP/1.1 connections to servers of load-balanced services, one pool per
@@ -54,19 +56,18 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Builds one HTTP/1.1 and one HTTP/2 client.
+    /// Builds the clients for one traffic worker.
     pub fn new(settings: ClientSettings) -> Self {
         Self::per_worker(settings, 1)
     }
 
-    /// Builds both clients for each of `workers` traffic workers.
+    /// Builds the HTTP/2 client and the HTTP/1.1 pool of each of `workers`
+    /// traffic workers.
     pub fn per_worker(settings: ClientSettings, workers: usize) -> Self {
         let connector = connector(&settings, true);
         let builder = builder(&settings);
         let count = workers.max(1);
-        let http1 = (0..count)
-            .map(|_| builder.clone().build(connector.clone()))
-            .collect();
+        let http1 = builder.clone().build(connector.clone());
         let h2c = (0..count)
             .map(|_| builder.clone().http2_only(true).build(connector.clone()))
             .collect();
@@ -81,13 +82,13 @@ impl Clients {
         }
     }
 
-    /// The HTTP/1.1 client of the traffic worker on this thread (the first one
-    /// elsewhere).
+    /// The HTTP/1.1 client for middlewares that call servers themselves.
     pub fn http1(&self) -> &PlainClient {
-        &self.http1[Self::slot(self.http1.len())]
+        &self.http1
     }
 
-    /// The HTTP/2 prior-knowledge client of the traffic worker on this thread.
+    /// The HTTP/2 prior-knowledge client of the traffic worker on this thread (the
+    /// first worker's elsewhere).
     pub fn h2c(&self) -> &PlainClient {
         &self.h2c[Self::slot(self.h2c.len())]
     }
