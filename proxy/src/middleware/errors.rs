@@ -5,18 +5,16 @@
 //! status `statusRewrites` maps it to.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::{header, Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
+use tower::Service as _;
 
+use super::handler::{self, Handler, ResponseFuture};
 use super::shared::{options, BuildContext};
-use super::{HttpService, MiddlewareError, SharedLayer};
+use super::{HttpLayer, HttpService, MiddlewareError, SharedLayer};
 use crate::body::{self, Body};
 
 #[derive(Debug, Deserialize)]
@@ -134,32 +132,19 @@ pub fn layer(opts: &Value, ctx: &mut dyn BuildContext) -> Result<SharedLayer, Mi
         query: o.query,
         page,
     });
-    Ok(SharedLayer::new("errors", move |inner| {
-        HttpService::new(ErrorPages {
-            config: config.clone(),
-            inner,
-        })
-    }))
+    let layer = HttpLayer::new(ErrorPages { config });
+    Ok(SharedLayer::new("errors", move |inner| layer.wrap(inner)))
 }
 
-#[derive(Clone)]
+/// The errors middleware's logic.
 struct ErrorPages {
     config: Arc<Config>,
-    inner: HttpService,
 }
 
-impl tower::Service<Request<Body>> for ErrorPages {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+impl Handler for ErrorPages {
+    fn handle(&self, req: Request<Body>, next: &mut HttpService) -> ResponseFuture {
         let config = self.config.clone();
-        let mut inner = self.inner.clone();
+        let mut inner = next.clone();
         let url = req
             .uri()
             .path_and_query()
@@ -167,7 +152,7 @@ impl tower::Service<Request<Body>> for ErrorPages {
             .unwrap_or_else(|| "/".into());
         let mut headers = req.headers().clone();
         let version = req.version();
-        Box::pin(async move {
+        handler::infallible(async move {
             let resp = inner.call(req).await?;
             let original = resp.status();
             if !config.catches(original) {
@@ -212,6 +197,8 @@ fn plain(status: StatusCode) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
     use super::*;
     use crate::forward::client::Clients;
     use http_body_util::BodyExt;

@@ -41,12 +41,20 @@ pub trait Handler: Send + Sync + 'static {
 
 /// Passes `req` to `next` and returns its response.
 pub fn forward(req: Request<Body>, next: &mut HttpService) -> ResponseFuture {
-    next.call(req)
-        .map(|r| match r {
-            Ok(resp) => resp,
-            Err(never) => match never {},
-        })
-        .boxed()
+    infallible(next.call(req))
+}
+
+/// A handler's future from one that cannot fail (one that uses `?` on the
+/// `Infallible` errors of the services it calls).
+pub fn infallible<F>(fut: F) -> ResponseFuture
+where
+    F: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    fut.map(|r| match r {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    })
+    .boxed()
 }
 
 /// A response with `status` and its reason phrase as a plain-text body.

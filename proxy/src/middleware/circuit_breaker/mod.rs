@@ -14,22 +14,20 @@
 mod expr;
 mod stats;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
+use tower::Service as _;
 
 pub use expr::{Expr, ExprError};
 
+use super::handler::{self, Handler, ResponseFuture};
 use super::shared::options;
-use super::{HttpService, MiddlewareError, SharedLayer};
+use super::{HttpLayer, HttpService, MiddlewareError, SharedLayer};
 use crate::body::{self, Body};
 use crate::config::GoDuration;
 use stats::Stats;
@@ -89,11 +87,12 @@ pub fn layer(opts: &Value) -> Result<SharedLayer, MiddlewareError> {
         recovery: dur(o.recovery_duration, 10_000),
         response_code,
     });
+    // Each router gets a breaker of its own.
     Ok(SharedLayer::new("circuitBreaker", move |inner| {
-        HttpService::new(CircuitBreaker {
+        HttpLayer::new(CircuitBreaker {
             breaker: Arc::new(Breaker::new(settings.clone(), Instant::now())),
-            inner,
         })
+        .wrap(inner)
     }))
 }
 
@@ -220,25 +219,16 @@ impl Breaker {
     }
 }
 
-#[derive(Clone)]
+/// The circuitBreaker middleware's logic.
 struct CircuitBreaker {
     breaker: Arc<Breaker>,
-    inner: HttpService,
 }
 
-impl tower::Service<Request<Body>> for CircuitBreaker {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+impl Handler for CircuitBreaker {
+    fn handle(&self, req: Request<Body>, next: &mut HttpService) -> ResponseFuture {
         let breaker = self.breaker.clone();
-        let mut inner = self.inner.clone();
-        Box::pin(async move {
+        let mut inner = next.clone();
+        handler::infallible(async move {
             let start = Instant::now();
             if breaker.reject(start) {
                 return Ok(breaker.fallback());
@@ -253,6 +243,8 @@ impl tower::Service<Request<Body>> for CircuitBreaker {
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
     use super::*;
     use serde_json::json;
     use std::sync::atomic::{AtomicU16, Ordering};

@@ -14,11 +14,7 @@
 
 mod headers;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,9 +26,11 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+use tower::Service as _;
 
+use super::handler::{self, Handler, ResponseFuture};
 use super::shared::options;
-use super::{HttpService, MiddlewareError, SharedLayer};
+use super::{HttpLayer, HttpService, MiddlewareError, SharedLayer};
 use crate::body::{self, Body, BoxError};
 use crate::forward::client::{Clients, TlsClient};
 use crate::forward::reclaim::{BodySlot, Reclaimable};
@@ -177,33 +175,22 @@ pub fn layer(opts: &Value, clients: &Clients) -> Result<SharedLayer, MiddlewareE
         preserve_location: o.preserve_location_header,
         preserve_method: o.preserve_request_method,
     });
+    let layer = HttpLayer::new(ForwardAuth { config });
     Ok(SharedLayer::new("forwardAuth", move |inner| {
-        HttpService::new(ForwardAuth {
-            config: config.clone(),
-            inner,
-        })
+        layer.wrap(inner)
     }))
 }
 
-#[derive(Clone)]
+/// The forwardAuth middleware's logic.
 struct ForwardAuth {
     config: Arc<Config>,
-    inner: HttpService,
 }
 
-impl tower::Service<Request<Body>> for ForwardAuth {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+impl Handler for ForwardAuth {
+    fn handle(&self, req: Request<Body>, next: &mut HttpService) -> ResponseFuture {
         let config = self.config.clone();
-        let mut inner = self.inner.clone();
-        Box::pin(async move {
+        let mut inner = next.clone();
+        handler::infallible(async move {
             let (mut parts, mut body) = req.into_parts();
             let mut auth_body = body::empty();
             if config.forward_body && !body.is_end_stream() {
